@@ -1,0 +1,97 @@
+"""Startup wiring: config -> store -> model -> worker -> service, and the matching shutdown.
+
+Every adapter receives the one `ChatService` built here, so all platforms share one worker
+(one model on the device) and one store. Loading the model is the slow step; it runs in a
+thread so the event loop stays free while the weights load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from inference.model import load_engine
+
+from bot.config import Settings
+from bot.service import ChatService, ServiceOptions
+from inference.types import Engine, GenerationOptions
+from inference.worker import InferenceWorker
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def service_options(settings: Settings) -> ServiceOptions:
+    """The core's knobs, read from the validated config."""
+    inf = settings.inference
+    common = {
+        "repetition_penalty": inf.repetition_penalty,
+        "length_penalty": inf.length_penalty,
+        "use_nucleus_sampling": inf.use_nucleus_sampling,
+        "temperature": inf.temperature,
+    }
+    return ServiceOptions(
+        caption_options=GenerationOptions(
+            num_beams=inf.caption_beams, max_new_tokens=inf.caption_max_new_tokens, **common
+        ),
+        answer_options=GenerationOptions(
+            num_beams=inf.answer_beams, max_new_tokens=inf.answer_max_new_tokens, **common
+        ),
+        caption_prefix=inf.caption_prefix,
+        max_image_bytes=settings.limits.max_image_bytes,
+        max_image_pixels=settings.limits.max_image_pixels,
+        photos_per_minute=settings.limits.photos_per_minute,
+        request_timeout_s=inf.request_timeout_s,
+        retention_days=settings.storage.retention_days,
+    )
+
+
+async def load_configured_engine(settings: Settings) -> Engine:
+    inf = settings.inference
+    return await asyncio.to_thread(
+        load_engine,
+        inf.model,
+        device=inf.device,
+        precision=inf.precision,
+        caption_prefix=inf.caption_prefix,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings, *, engine: Engine | None = None, retention: bool = True
+) -> AsyncIterator[ChatService]:
+    """Build the whole core, yield the service, and shut it down in reverse order.
+
+    On exit the worker finishes the requests already queued before the store closes, so no
+    answer is lost or half-written.
+    """
+    store = await Store.open(settings.storage.url)
+    worker: InferenceWorker | None = None
+    retention_task: asyncio.Task[None] | None = None
+    try:
+        if engine is None:
+            engine = await load_configured_engine(settings)
+        inf = settings.inference
+        worker = InferenceWorker(
+            engine,
+            queue_size=inf.queue_size,
+            max_batch_size=inf.max_batch_size,
+            batch_wait_ms=inf.batch_wait_ms,
+        )
+        await worker.start()
+        service = ChatService(store, worker, engine, service_options(settings))
+        if retention:
+            interval_s = settings.storage.purge_interval_hours * 3600
+            retention_task = asyncio.create_task(service.run_retention(interval_s), name="blipbot-retention")
+        yield service
+    finally:
+        if retention_task is not None:
+            retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention_task
+        if worker is not None:
+            await worker.stop(drain=True)
+        await store.close()

@@ -1,0 +1,143 @@
+"""The `blipbot` console command: run the bots, describe a photo, chat in the terminal, benchmark.
+
+Errors a user can fix (a bad config value, a missing model, an unreadable photo) end in one
+line on stderr and a non-zero exit status, never a traceback: 2 for configuration, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from inference.model import ModelLoadError
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("blipbot")
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+def package_version() -> str:
+    try:
+        return version("blipbot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blipbot", description="Describe photos and answer questions about them."
+    )
+    parser.add_argument("--version", action="version", version=f"blipbot {package_version()}")
+    parser.add_argument("--config", type=Path, help="YAML config file (default: ./config.yaml if present)")
+    # Accepted after the subcommand too (`blipbot run --config x.yaml`); SUPPRESS keeps the
+    # subparser from overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="start every chat platform that has a token configured")
+
+    describe = sub.add_parser("describe", parents=[common], help="describe one photo and exit")
+    describe.add_argument("image", type=Path)
+    describe.add_argument("--question", "-q", help="ask this instead of describing")
+    describe.add_argument("--model", help="hub id or local directory (overrides inference.model)")
+
+    chat = sub.add_parser("chat", parents=[common], help="talk about one photo in the terminal")
+    chat.add_argument("image", type=Path)
+    chat.add_argument("--model", help="hub id or local directory (overrides inference.model)")
+
+    bench = sub.add_parser("bench", parents=[common], help="benchmark the worker against a naive one-at-a-time loop")
+    bench.add_argument("--size", choices=["tiny", "small", "full"], default="small")
+    bench.add_argument("--users", type=int, default=16, help="people sending a photo at once")
+    bench.add_argument("--followups", type=int, default=3, help="questions each person asks afterwards")
+    bench.add_argument("--max-new-tokens", type=int, default=10, help="tokens generated per answer")
+    bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    bench.add_argument("--precision", choices=["fp32", "fp16", "bf16", "int8", "int4"], default="fp16")
+    bench.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # httpx logs every request URL, and Telegram URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    overrides: dict[str, object] = {}
+    if getattr(args, "model", None):
+        overrides["inference"] = {"model": args.model}
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ConfigError as error:
+        print(f"blipbot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.logging.level)
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except ModelLoadError as error:
+        print(f"blipbot: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "bench":
+        from inference.bench import run_bench
+
+        return await run_bench(
+            size=args.size,
+            users=args.users,
+            followups=args.followups,
+            max_new_tokens=args.max_new_tokens,
+            device=args.device,
+            precision=args.precision,
+            json_path=args.json,
+        )
+    if args.command == "run":
+        from bot.runner import run_bots
+
+        return await run_bots(settings)
+    return await _console(args, settings)
+
+
+async def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import console
+    from bot.app import running_service
+
+    if not args.image.is_file():
+        print(f"blipbot: cannot read {args.image}: no such file", file=sys.stderr)
+        return EXIT_ERROR
+    async with running_service(settings, retention=False) as service:
+        try:
+            if args.command == "chat":
+                return await console.chat(service, args.image)
+            reply = await console.describe(service, args.image, args.question)
+        except console.PhotoFileError as error:
+            print(f"blipbot: {error}", file=sys.stderr)
+            return EXIT_ERROR
+    if reply.is_error:
+        print(f"blipbot: {reply.text}", file=sys.stderr)
+        return EXIT_ERROR
+    print(reply.text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""One typed configuration object, read once at start and injected everywhere.
+
+Sources, strongest first: keyword arguments (tests), `BLIPBOT_<SECTION>__<KEY>` environment
+variables, the YAML file (`--config PATH`, default `./config.yaml` when present), then the
+defaults below, which `config.yaml` documents key by key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config.yaml")
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InferenceConfig(Section):
+    model: str = "Salesforce/blip2-opt-2.7b"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "fp16", "bf16", "int8", "int4"] = "fp16"
+    caption_prefix: str = ""
+    queue_size: int = Field(default=64, ge=1)
+    max_batch_size: int = Field(default=16, ge=1)
+    batch_wait_ms: float = Field(default=5.0, ge=0)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    embedding_cache_mb: int = Field(default=256, ge=0)
+    caption_beams: int = Field(default=5, ge=1)
+    caption_max_new_tokens: int = Field(default=30, ge=1)
+    answer_beams: int = Field(default=5, ge=1)
+    answer_max_new_tokens: int = Field(default=10, ge=1)
+    repetition_penalty: float = Field(default=1.5, gt=0)
+    length_penalty: float = 1.0
+    use_nucleus_sampling: bool = False
+    temperature: float = Field(default=1.0, ge=0.5, le=1.0)
+
+
+class StorageConfig(Section):
+    url: str = "sqlite+aiosqlite:///data/blipbot.sqlite3"
+    retention_days: int = Field(default=30, ge=1)
+    purge_interval_hours: float = Field(default=6.0, gt=0)
+
+
+class LimitsConfig(Section):
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+    photos_per_minute: int = Field(default=10, ge=1)
+
+
+class TelegramConfig(Section):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
+    allowed_chats: list[int] = Field(default_factory=list)
+    max_download_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    album_wait_s: float = Field(default=1.0, ge=0)
+
+
+class DiscordConfig(Section):
+    token: SecretStr | None = None
+    guild_ids: list[int] = Field(default_factory=list)
+    message_content: bool = False
+    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Everything blipbot can be told. Secrets are `SecretStr`: they print as '**********'."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BLIPBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=None,
+    )
+
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_path = settings_cls.model_config.get("yaml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """A bad configuration, explained in one line that names the key."""
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the config file (if any) and the environment, and validate them.
+
+    An explicit `path` must exist; the default `config.yaml` is used only when present.
+    """
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None:
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=path)
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(_describe_validation_error(error)) from None
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    """The first problem as 'key: message', without echoing the (possibly secret) value."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "config"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = error.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"invalid config value for {key}: {message}{suffix}"

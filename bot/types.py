@@ -1,0 +1,39 @@
+"""The platform-neutral vocabulary adapters and the core speak: who asked, and what to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where a message came from. `chat_id` scopes history; `user_id` scopes rate limits and settings."""
+
+    platform: str
+    chat_id: str
+    user_id: str
+
+
+class ReplyKind(StrEnum):
+    ANSWER = "answer"  # the model's words about a photo
+    INFO = "info"  # help, confirmations, "send me a photo first"
+    ERROR = "error"  # something the user sent or asked could not be handled
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What to send back. `image_id` lets the adapter link its answer message to the photo."""
+
+    text: str
+    kind: ReplyKind = ReplyKind.ANSWER
+    image_id: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.kind is ReplyKind.ERROR
+
+
+#: Called with the user's place in line (1 = next) when others are ahead of them.
+QueueCallback = Callable[[int], Awaitable[None]]

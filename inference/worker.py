@@ -1,0 +1,242 @@
+"""The one consumer that owns the model: requests wait in a bounded queue and are batched.
+
+Callers `submit` a `GenerationRequest` and get a `Ticket` (its place in line and a future).
+A single asyncio task takes waiting requests in arrival order, groups those that share
+generation options (up to `max_batch_size`, after waiting `batch_wait_ms` for a burst to
+gather) and runs one `generate_batch` in a dedicated thread, so exactly one generation is on
+the device at a time and the event loop never blocks (vLLM's async engine habit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from inference.types import Engine, GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+
+class WorkerBusy(Exception):
+    """The queue is full: the caller should tell the user to try again shortly."""
+
+
+class WorkerStopped(Exception):
+    """The worker is not running (not started, shutting down, or it died)."""
+
+
+@dataclass(eq=False)
+class Job:
+    """A request waiting for the model, with the future its caller awaits."""
+
+    request: GenerationRequest
+    future: asyncio.Future[GenerationResult]
+    order_key: Hashable | None = None
+    enqueued_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
+
+
+@dataclass(eq=False)
+class Ticket:
+    """What `submit` hands back: the place in line at submit time and the answer to await."""
+
+    job: Job
+    ahead: int
+
+    async def result(self) -> GenerationResult:
+        return await self.job.future
+
+    @property
+    def queue_wait_ms(self) -> float:
+        """How long the request waited before its batch started (0 until then)."""
+        if self.job.started_at is None:
+            return 0.0
+        return (self.job.started_at - self.job.enqueued_at) * 1000
+
+
+class InferenceQueue(Protocol):
+    """What the core needs of a queue; a networked queue can replace the in-process one."""
+
+    def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket: ...
+
+
+def collate(pending: Sequence[Job], max_batch_size: int) -> list[Job]:
+    """Pick the next batch: the oldest job plus later jobs with the same options.
+
+    Pure function (LitServe's `collate_requests` habit), so the batching policy is testable
+    without a model. A job whose `order_key` (a chat) already has an earlier job left behind is
+    skipped too, so one chat's requests are answered in the order they were sent.
+    """
+    if not pending:
+        return []
+    options = pending[0].request.options
+    batch: list[Job] = []
+    held_back: set[Hashable] = set()
+    for job in pending:
+        if len(batch) >= max_batch_size:
+            break
+        key = job.order_key
+        if job.request.options == options and (key is None or key not in held_back):
+            batch.append(job)
+        elif key is not None:
+            held_back.add(key)
+    return batch
+
+
+class InferenceWorker:
+    """Owns an `Engine`; start it once, submit from anywhere on the loop, stop it at shutdown."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        queue_size: int = 64,
+        max_batch_size: int = 16,
+        batch_wait_ms: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.queue_size = queue_size
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_ms / 1000
+        self._pending: deque[Job] = deque()
+        self._running: list[Job] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # One thread: the device never sees two generations at once, whatever the loop does.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blipbot-generate")
+        self._closing = False
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name="blipbot-inference-worker")
+
+    async def stop(self, *, drain: bool = True) -> None:
+        """Stop taking requests; with `drain`, finish the ones already queued first."""
+        self._closing = True
+        if self._task is None:
+            return
+        if drain:
+            while (self._pending or self._running) and not self._task.done():
+                self._wakeup.set()
+                await asyncio.sleep(0.01)
+        self._task.cancel()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        finally:
+            self._fail_all(WorkerStopped("the model worker has stopped"))
+            self._executor.shutdown(wait=True)
+
+    def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket:
+        """Queue a request; raises `WorkerBusy` when the queue is full."""
+        if self._closing or not self.running:
+            raise WorkerStopped("the model worker is not running")
+        if len(self._pending) >= self.queue_size:
+            raise WorkerBusy("the queue is full")
+        future: asyncio.Future[GenerationResult] = asyncio.get_running_loop().create_future()
+        job = Job(request=request, future=future, order_key=order_key)
+        ahead = len(self._pending) + len(self._running)
+        self._pending.append(job)
+        self._wakeup.set()
+        return Ticket(job=job, ahead=ahead)
+
+    def ahead_of(self, ticket: Ticket) -> int:
+        """Requests still ahead of this one (running ones included); 0 once it is running."""
+        if ticket.job in self._running or ticket.job.future.done():
+            return 0
+        try:
+            return self._pending.index(ticket.job) + len(self._running)
+        except ValueError:
+            return 0
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Submit and wait: for callers that need no place-in-line updates."""
+        return await self.submit(request).result()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wait_for_work()
+                if self.batch_wait_s and len(self._pending) < self.max_batch_size:
+                    await asyncio.sleep(self.batch_wait_s)  # let a burst gather
+                self._drop_cancelled()
+                batch = collate(self._pending, self.max_batch_size)
+                if not batch:
+                    continue
+                for job in batch:
+                    self._pending.remove(job)
+                await self._execute(batch)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # the worker died: no waiter may hang
+            log.exception("inference worker died")
+            self._fail_all(WorkerStopped(f"the model worker died: {type(error).__name__}"))
+            raise
+
+    async def _wait_for_work(self) -> None:
+        while not self._pending:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def _drop_cancelled(self) -> None:
+        for job in [job for job in self._pending if job.future.done()]:
+            self._pending.remove(job)
+
+    async def _execute(self, batch: list[Job]) -> None:
+        self._running = batch
+        started = time.perf_counter()
+        for job in batch:
+            job.started_at = started
+        loop = asyncio.get_running_loop()
+        requests = [job.request for job in batch]
+        try:
+            try:
+                results = await loop.run_in_executor(self._executor, self.engine.generate_batch, requests)
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                # One bad request must fail only itself: retry the batch one by one.
+                log.warning("batch of %d failed; retrying its requests one by one", len(batch))
+                for job in batch:
+                    await self._execute_one(job)
+                self._running = []
+                return
+            for job, result in zip(batch, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+        except Exception as error:
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(error)
+        # Left in place on a BaseException, so that `_run` fails these waiters too.
+        self._running = []
+
+    async def _execute_one(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            [result] = await loop.run_in_executor(self._executor, self.engine.generate_batch, [job.request])
+        except Exception as error:
+            if not job.future.done():
+                job.future.set_exception(error)
+        else:
+            if not job.future.done():
+                job.future.set_result(result)
+
+    def _fail_all(self, error: Exception) -> None:
+        for job in [*self._running, *self._pending]:
+            if not job.future.done():
+                job.future.set_exception(error)
+        self._pending.clear()

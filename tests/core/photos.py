@@ -1,0 +1,77 @@
+"""Test photos made on the spot: every odd kind of file a user might send."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+
+def gradient(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
+    image = Image.new("RGB", (width, height))
+    image.putdata([((x * 7 + seed * 40) % 256, (y * 5 + seed * 90) % 256, (x + y + seed * 13) % 256)
+                   for y in range(height) for x in range(width)])  # fmt: skip
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **save_args: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def jpeg(seed: int = 0, width: int = 64, height: int = 48) -> bytes:
+    return encode(gradient(width, height, seed), "JPEG")
+
+
+def png(seed: int = 0) -> bytes:
+    return encode(gradient(seed=seed), "PNG")
+
+
+def exif_rotated_jpeg() -> bytes:
+    """A 64x32 picture whose EXIF says 'rotate 90 degrees': upright it is 32x64."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(gradient(64, 32), "JPEG", exif=exif.tobytes())
+
+
+def png_with_alpha() -> bytes:
+    image = Image.new("RGBA", (40, 30), (255, 0, 0, 0))
+    image.paste((0, 0, 255, 255), (0, 0, 20, 30))
+    return encode(image, "PNG")
+
+
+def cmyk_jpeg() -> bytes:
+    return encode(gradient().convert("CMYK"), "JPEG")
+
+
+def palette_gif() -> bytes:
+    frames = [gradient(seed=s).convert("P") for s in range(2)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
+
+
+def truncated_jpeg() -> bytes:
+    data = jpeg(width=256, height=256)
+    return data[: len(data) // 3]
+
+
+def huge_header_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header claims an enormous size (a decompression bomb's calling card)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
+
+
+TEXT_FILE_NAMED_JPG = b"This is a shopping list, not a photo.\n"

@@ -1,0 +1,158 @@
+import asyncio
+import random
+
+import pytest
+
+from inference.types import GenerationOptions, GenerationRequest
+from inference.worker import InferenceWorker, Job, WorkerBusy, WorkerStopped, collate
+from tests.core.photos import gradient
+from tests.fakes.engine import FakeEngine
+
+IMAGE = gradient()
+GREEDY = GenerationOptions(num_beams=1)
+BEAMS = GenerationOptions(num_beams=3)
+
+
+def request(prompt: str, options: GenerationOptions = GREEDY) -> GenerationRequest:
+    return GenerationRequest(image=IMAGE, image_key="k", prompt=prompt, options=options)
+
+
+def job(prompt: str, options: GenerationOptions = GREEDY, key: str | None = None) -> Job:
+    return Job(request=request(prompt, options), future=None, order_key=key)  # type: ignore[arg-type]
+
+
+def test_collate_takes_the_oldest_job_and_later_ones_with_the_same_options():
+    pending = [job("a"), job("b", BEAMS), job("c"), job("d")]
+    assert [j.request.prompt for j in collate(pending, 16)] == ["a", "c", "d"]
+    assert [j.request.prompt for j in collate(pending, 2)] == ["a", "c"]
+    assert collate([], 4) == []
+
+
+def test_collate_never_lets_a_chat_overtake_its_own_earlier_request():
+    pending = [job("a1", key="A"), job("b1", BEAMS, key="B"), job("b2", key="B"), job("a2", key="A")]
+    assert [j.request.prompt for j in collate(pending, 16)] == ["a1", "a2"]
+
+
+@pytest.fixture
+async def worker_and_engine():
+    engine = FakeEngine(delay_s=0.01)
+    worker = InferenceWorker(engine, queue_size=500, max_batch_size=8, batch_wait_ms=2)
+    await worker.start()
+    yield worker, engine
+    await worker.stop()
+
+
+async def test_200_concurrent_submissions_are_each_answered_once_one_generation_at_a_time(worker_and_engine):
+    worker, engine = worker_and_engine
+    prompts = [f"chat{n % 10} question {n}" for n in range(200)]
+
+    async def ask(prompt: str) -> str:
+        await asyncio.sleep(random.random() * 0.05)
+        return (await worker.submit(request(prompt), order_key=prompt.split()[0]).result()).text
+
+    answers = await asyncio.gather(*(ask(p) for p in prompts))
+    assert answers == [f"answer to {p[-40:]!r}" for p in prompts]
+    assert sorted(engine.prompts) == sorted(prompts), "every request generated exactly once"
+    assert engine.max_concurrent == 1
+    assert max(len(batch) for batch in engine.batches) > 1, "a burst is batched"
+    assert max(len(batch) for batch in engine.batches) <= 8
+
+
+async def test_each_chat_is_answered_in_the_order_it_asked(worker_and_engine):
+    worker, engine = worker_and_engine
+    tickets = []
+    for n in range(30):
+        chat = f"chat{n % 3}"
+        options = GREEDY if n % 2 else BEAMS
+        tickets.append(worker.submit(request(f"{chat} {n}", options), order_key=chat))
+    await asyncio.gather(*(t.result() for t in tickets))
+    for chat in ("chat0", "chat1", "chat2"):
+        order = [int(p.split()[1]) for p in engine.prompts if p.startswith(chat)]
+        assert order == sorted(order)
+
+
+async def test_a_failing_request_in_a_batch_fails_only_itself(worker_and_engine):
+    worker, engine = worker_and_engine
+    engine.fail_on.add("poison")
+    tickets = [worker.submit(request(p)) for p in ("one", "poison pill", "three")]
+    results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
+    assert isinstance(results[1], RuntimeError)
+    assert [r.text for r in (results[0], results[2])] == ["answer to 'one'", "answer to 'three'"]
+
+
+async def test_a_full_queue_answers_busy():
+    engine = FakeEngine(delay_s=0.2)
+    worker = InferenceWorker(engine, queue_size=2, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    try:
+        first = worker.submit(request("running"))
+        await asyncio.sleep(0.05)  # now generating
+        waiting = [worker.submit(request(f"w{n}")) for n in range(2)]
+        assert [t.ahead for t in waiting] == [1, 2]
+        with pytest.raises(WorkerBusy):
+            worker.submit(request("one too many"))
+        await asyncio.gather(first.result(), *(t.result() for t in waiting))
+    finally:
+        await worker.stop()
+
+
+async def test_queue_position_counts_down_as_requests_ahead_finish():
+    engine = FakeEngine(delay_s=0.1)
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    try:
+        tickets = [worker.submit(request(f"r{n}")) for n in range(3)]
+        assert [t.ahead for t in tickets] == [0, 1, 2]
+        await tickets[0].result()
+        assert worker.ahead_of(tickets[2]) <= 1
+        await tickets[2].result()
+        assert worker.ahead_of(tickets[2]) == 0
+        assert tickets[2].queue_wait_ms > 0
+    finally:
+        await worker.stop()
+
+
+async def test_a_cancelled_caller_is_dropped_before_generation():
+    engine = FakeEngine(delay_s=0.1)
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    try:
+        first = worker.submit(request("first"))
+        dropped = worker.submit(request("dropped"))
+        dropped.job.future.cancel()
+        last = worker.submit(request("last"))
+        await asyncio.gather(first.result(), last.result())
+        assert engine.prompts == ["first", "last"]
+    finally:
+        await worker.stop()
+
+
+async def test_stop_drains_the_queue_then_refuses_new_work():
+    engine = FakeEngine(delay_s=0.02)
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=2, batch_wait_ms=0)
+    await worker.start()
+    tickets = [worker.submit(request(f"r{n}")) for n in range(5)]
+    await worker.stop(drain=True)
+    assert all(t.job.future.done() and not t.job.future.exception() for t in tickets)
+    with pytest.raises(WorkerStopped):
+        worker.submit(request("late"))
+
+
+async def test_if_the_worker_dies_every_waiter_gets_an_error():
+    class DeviceLost(BaseException):
+        """Not an Exception: escapes the per-batch handling and kills the worker loop."""
+
+    class ExplodingEngine(FakeEngine):
+        def generate_batch(self, requests):
+            raise DeviceLost("device lost")
+
+    worker = InferenceWorker(ExplodingEngine(), queue_size=10, max_batch_size=4, batch_wait_ms=5)
+    await worker.start()
+    tickets = [worker.submit(request(f"r{n}")) for n in range(3)]
+    for ticket in tickets:
+        with pytest.raises(WorkerStopped):
+            await asyncio.wait_for(ticket.result(), 2)
+    with pytest.raises(WorkerStopped):
+        worker.submit(request("after"))
+    with pytest.raises(DeviceLost):
+        await worker.stop()
