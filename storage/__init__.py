@@ -1,0 +1,9 @@
+"""Persistence for blipbot: chats, their photos, the answers given, and settings.
+
+The rest of the app uses `Store` and the dataclasses it returns; models and migrations stay inside.
+"""
+
+from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
+from storage.store import Store
+
+__all__ = ["Exchange", "NotFoundError", "Store", "StoredImage", "TurnKind"]
