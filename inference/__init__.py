@@ -1,0 +1,5 @@
+"""The model side of blipbot: prompts, engines that run BLIP-2/BLIP, and the worker that feeds them.
+
+Importing the package is cheap; torch and transformers load only with `inference.model` and its
+siblings (`blip2`, `blip`, `loading`, `random_model`).
+"""

@@ -1,0 +1,39 @@
+"""Load the configured model as an `Engine`: the one entry point the worker and the CLI call.
+
+The checkpoint's own config picks the implementation (BLIP-2 or BLIP captioning), so the rest of
+the bot never branches on the model family. Loading is a step of its own, separate from building
+an engine, so tests construct engines from random in-memory models.
+"""
+
+from __future__ import annotations
+
+from inference.blip import BlipCaptionEngine
+from inference.blip2 import Blip2Engine
+from inference.loading import PRECISIONS, ModelLoadError, read_config
+from inference.types import Engine
+
+DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
+
+__all__ = ["DEFAULT_MODEL", "PRECISIONS", "Blip2Engine", "BlipCaptionEngine", "ModelLoadError", "load_engine"]
+
+
+def load_engine(
+    model: str = DEFAULT_MODEL, *, device: str = "auto", precision: str = "fp32", caption_prefix: str = ""
+) -> Engine:
+    """Load `model` (a Hub id or a local directory) and wrap it in the engine for its family.
+
+    `device` is "auto" (the GPU if there is one), "cpu", "cuda" or "cuda:N"; `precision` is one of
+    `PRECISIONS` (int8/int4 need CUDA and bitsandbytes). `caption_prefix` is the text captions
+    start from; only BLIP v1 needs to know it, to tell captions from questions. Slow (seconds to
+    minutes): call it once at start-up, off the event loop. Raises `ModelLoadError`.
+    """
+    model_type = read_config(model).model_type
+    if model_type == "blip-2":
+        return Blip2Engine.load(model, device=device, precision=precision)
+    if model_type == "blip":
+        return BlipCaptionEngine.load(
+            model, device=device, precision=precision, caption_prefix=caption_prefix
+        )
+    raise ModelLoadError(
+        f"{model!r} is a {model_type!r} model; blipbot runs BLIP-2 (blip-2) and BLIP captioning (blip) models"
+    )
