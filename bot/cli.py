@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from inference.model import ModelLoadError
-
 from bot.config import ConfigError, Settings, load_settings
+from inference.model import ModelLoadError
 
 log = logging.getLogger("blipbot")
 
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("image", type=Path)
     chat.add_argument("--model", help="hub id or local directory (overrides inference.model)")
 
-    bench = sub.add_parser("bench", parents=[common], help="benchmark the worker against a naive one-at-a-time loop")
+    bench = sub.add_parser(
+        "bench", parents=[common], help="benchmark the worker against a naive one-at-a-time loop"
+    )
     bench.add_argument("--size", choices=["tiny", "small", "full"], default="small")
     bench.add_argument("--users", type=int, default=16, help="people sending a photo at once")
     bench.add_argument("--followups", type=int, default=3, help="questions each person asks afterwards")
@@ -69,8 +71,13 @@ def configure_logging(level: str) -> None:
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     # httpx logs every request URL, and Telegram URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Progress bars of weight loading are noise in a service log and in `describe`'s output.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.logging.level)
+    # The terminal commands print answers on stdout; their log shows only problems.
+    console = args.command in ("describe", "chat")
+    configure_logging("WARNING" if console else settings.logging.level)
     try:
         return asyncio.run(_dispatch(args, settings))
     except ModelLoadError as error:
