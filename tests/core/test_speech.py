@@ -1,0 +1,50 @@
+"""Voice notes checked with a real decoder (ffprobe)."""
+
+import json
+import subprocess
+import tempfile
+
+import pytest
+
+from bot.speech import Speaker
+
+pytestmark = pytest.mark.skipif(not Speaker.available(), reason="espeak-ng and ffmpeg are not installed")
+
+
+def probe(data: bytes) -> dict:
+    """What ffprobe makes of the file (read from disk: an OGG's duration needs seeking)."""
+    with tempfile.NamedTemporaryFile(suffix=".ogg") as file:
+        file.write(data)
+        file.flush()
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=format_name,duration:stream=codec_name",
+             "-of", "json", file.name],
+            capture_output=True, check=True,
+        )  # fmt: skip
+    return json.loads(result.stdout)
+
+
+async def test_a_reply_becomes_a_valid_ogg_opus_note_whose_length_grows_with_the_text():
+    speaker = Speaker()
+    [short] = await speaker.voice_notes("A red door.")
+    [long] = await speaker.voice_notes(
+        "A red door in a white wall, with a brass handle and a small window. " * 3
+    )
+    short_info, long_info = probe(short), probe(long)
+    assert short_info["format"]["format_name"] == "ogg"
+    assert [s["codec_name"] for s in short_info["streams"]] == ["opus"]
+    assert 0.3 < float(short_info["format"]["duration"]) < float(long_info["format"]["duration"])
+
+
+async def test_long_text_is_split_into_a_few_notes_at_sentence_ends():
+    speaker = Speaker(max_chars_per_note=60, max_notes=3)
+    notes = await speaker.voice_notes("This is one sentence of the answer. " * 10)
+    assert len(notes) == 3
+    assert all(probe(note)["format"]["format_name"] == "ogg" for note in notes)
+
+
+async def test_rate_changes_the_duration():
+    text = "Reading this sentence at two different speeds."
+    [slow] = await Speaker(rate_wpm=120).voice_notes(text)
+    [fast] = await Speaker(rate_wpm=300).voice_notes(text)
+    assert float(probe(slow)["format"]["duration"]) > float(probe(fast)["format"]["duration"])
