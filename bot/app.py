@@ -12,10 +12,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from inference.model import load_engine
-
 from bot.config import Settings
+from bot.preferences import Preferences
 from bot.service import ChatService, ServiceOptions
+from bot.speech import Speaker
+from inference.model import load_engine
 from inference.types import Engine, GenerationOptions
 from inference.worker import InferenceWorker
 from storage import Store
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 def service_options(settings: Settings) -> ServiceOptions:
     """The core's knobs, read from the validated config."""
     inf = settings.inference
+    acc = settings.accessibility
     common = {
         "repetition_penalty": inf.repetition_penalty,
         "length_penalty": inf.length_penalty,
@@ -45,6 +47,23 @@ def service_options(settings: Settings) -> ServiceOptions:
         photos_per_minute=settings.limits.photos_per_minute,
         request_timeout_s=inf.request_timeout_s,
         retention_days=settings.storage.retention_days,
+        preferences=Preferences(
+            detail=acc.detail,
+            voice=acc.voice,
+            ocr_language=acc.ocr_language,
+            alt_text_chars=acc.alt_text_chars,
+        ),
+        low_confidence_logprob=acc.low_confidence_logprob,
+    )
+
+
+def speaker(settings: Settings) -> Speaker:
+    acc = settings.accessibility
+    return Speaker(
+        voice=acc.speech_voice,
+        rate_wpm=acc.speech_rate_wpm,
+        max_chars_per_note=acc.speech_max_chars_per_note,
+        max_notes=acc.speech_max_notes,
     )
 
 
@@ -82,7 +101,7 @@ async def running_service(
             batch_wait_ms=inf.batch_wait_ms,
         )
         await worker.start()
-        service = ChatService(store, worker, engine, service_options(settings))
+        service = ChatService(store, worker, engine, service_options(settings), speaker=speaker(settings))
         if retention:
             interval_s = settings.storage.purge_interval_hours * 3600
             retention_task = asyncio.create_task(service.run_retention(interval_s), name="blipbot-retention")

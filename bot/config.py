@@ -33,7 +33,7 @@ class InferenceConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "fp16", "bf16", "int8", "int4"] = "fp16"
     caption_prefix: str = ""
-    queue_size: int = Field(default=64, ge=1)
+    queue_size: int = Field(default=256, ge=1)
     max_batch_size: int = Field(default=16, ge=1)
     batch_wait_ms: float = Field(default=5.0, ge=0)
     request_timeout_s: float = Field(default=120.0, gt=0)
@@ -79,6 +79,22 @@ class DiscordConfig(Section):
     guild_ids: list[int] = Field(default_factory=list)
     message_content: bool = False
     max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    state_dir: Path = Path("data")
+
+
+class AccessibilityConfig(Section):
+    """Defaults for each person's settings (they change their own with /detail, /voice, ...)."""
+
+    detail: Literal["brief", "normal", "full"] = "normal"
+    voice: bool = False
+    ocr_language: str = "eng"
+    alt_text_chars: int = Field(default=125, ge=20, le=1000)
+    # Mean log-probability per answer token below which the reply says it is unsure.
+    low_confidence_logprob: float = Field(default=-1.2, le=0)
+    speech_voice: str = "en-us"
+    speech_rate_wpm: int = Field(default=175, ge=80, le=450)
+    speech_max_chars_per_note: int = Field(default=600, ge=50)
+    speech_max_notes: int = Field(default=5, ge=1, le=20)
 
 
 class LoggingConfig(Section):
@@ -105,6 +121,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    accessibility: AccessibilityConfig = Field(default_factory=AccessibilityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

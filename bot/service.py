@@ -1,29 +1,61 @@
-"""The platform-neutral core: a photo, a question or a command in; the reply text out.
+"""The platform-neutral core: a photo, a question or a command in; the reply out.
 
 Adapters translate platform objects into `ChatRef`s and bytes and call one method per user
 action. The service validates the picture, keeps the conversation in the store, builds the
-prompt from the chat's Q&A history and waits for the inference worker. Whatever goes wrong
-becomes a short `Reply` the user can act on: nothing a user sends can raise out of here.
+prompts (with the chat's Q&A history), waits for the inference worker, reads text with OCR
+beside it, and words the answer for a screen reader. Whatever goes wrong becomes a short
+`Reply` the user can act on: nothing a user sends can raise out of here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+
+from PIL import Image
 
 from bot import texts
 from bot.images import ImageError, PreparedImage, prepare_image
+from bot.preferences import (
+    Detail,
+    PreferenceError,
+    Preferences,
+    parse_alt_length,
+    parse_detail,
+    parse_language,
+    parse_switch,
+)
 from bot.ratelimit import RateLimiter
+from bot.speech import Speaker, SpeechUnavailable
 from bot.types import ChatRef, QueueCallback, Reply, ReplyKind
-from inference.prompts import caption_prompt, question_prompt
-from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS, Engine, GenerationOptions, GenerationRequest
-from inference.worker import InferenceQueue, WorkerBusy, WorkerStopped
+from bot.wording import alt_text, hedge, is_unsure, sentence, weave
+from inference.ocr import OcrResult, OcrUnavailable, installed_languages, read_text
+from inference.prompts import caption_prompt, detail_prompts, question_prompt
+from inference.types import (
+    ANSWER_OPTIONS,
+    CAPTION_OPTIONS,
+    Engine,
+    GenerationOptions,
+    GenerationRequest,
+    GenerationResult,
+)
+from inference.worker import InferenceQueue, Ticket, WorkerBusy, WorkerStopped
 from storage import Store, StoredImage, TurnKind
 
 log = logging.getLogger(__name__)
+
+OCR_MODEL_NAME = "tesseract"
+#: Questions that mean "read the text to me": answered by OCR, not by the model's guess.
+READ_REQUEST = re.compile(
+    r"^\s*(please\s+)?(read\b|what\s+does\s+(it|this|that|the\s+\w+)\s+say|what('s|\s+is)\s+written"
+    r"|what\s+is\s+the\s+text|what\s+text)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,25 +70,34 @@ class ServiceOptions:
     photos_per_minute: int = 10
     request_timeout_s: float = 120.0
     retention_days: int = 30
-
-    @property
-    def detailed_caption_options(self) -> GenerationOptions:
-        """/describe: the same decoding, allowed to say more and nudged not to stop early."""
-        longest = max(self.caption_options.max_new_tokens * 2, 40)
-        return replace(self.caption_options, max_new_tokens=longest, min_new_tokens=min(12, longest))
+    preferences: Preferences = field(default_factory=Preferences)
+    low_confidence_logprob: float = -1.2
 
 
 class ChatService:
     """One instance serves every adapter; it holds no per-chat state of its own but the rate limits."""
 
-    def __init__(self, store: Store, queue: InferenceQueue, engine: Engine, options: ServiceOptions) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: InferenceQueue,
+        engine: Engine,
+        options: ServiceOptions,
+        *,
+        speaker: Speaker | None = None,
+        ocr: Callable[[Image.Image, str], OcrResult] = read_text,
+        ocr_languages: Callable[[], list[str]] = installed_languages,
+    ) -> None:
         self.store = store
         self.queue = queue
         self.engine = engine
         self.options = options
+        self.speaker = speaker or Speaker()
+        self.ocr = ocr
+        self.ocr_languages = ocr_languages
         self.rate_limiter = RateLimiter(options.photos_per_minute, 60.0)
 
-    # -- user actions -----------------------------------------------------------------
+    # -- photos and questions ---------------------------------------------------------
 
     async def describe_photo(
         self,
@@ -66,8 +107,9 @@ class ChatService:
         question: str | None = None,
         message_id: str | None = None,
         on_queued: QueueCallback | None = None,
+        detail: Detail | None = None,
     ) -> Reply:
-        """A photo arrived, perhaps with a question as its caption."""
+        """A photo arrived, perhaps with a question as its caption; `detail` overrides the user's."""
         rate_key = (chat.platform, chat.user_id)
         if not self.rate_limiter.allow(rate_key):
             return Reply(texts.rate_limited(self.rate_limiter.retry_after_s(rate_key)), ReplyKind.ERROR)
@@ -80,9 +122,14 @@ class ChatService:
         if message_id is not None:
             await self.store.link_message(chat_id, message_id, stored.id)
         question = (question or "").strip()
-        if question:
-            return await self._answer(chat, chat_id, stored, prepared, question, on_queued)
-        return await self._caption(chat, chat_id, stored, prepared, self.options.caption_options, on_queued)
+        prefs = await self.preferences(chat)
+        if question and READ_REQUEST.match(question):
+            reply = await self._read(chat_id, stored, prepared, prefs)
+        elif question:
+            reply = await self._answer(chat, chat_id, stored, prepared, question, on_queued)
+        else:
+            reply = await self._describe(chat, chat_id, stored, prepared, detail or prefs.detail, on_queued)
+        return await self._voiced(reply, prefs)
 
     async def ask(
         self,
@@ -96,27 +143,52 @@ class ChatService:
         question = question.strip()
         if not question:
             return Reply(texts.EMPTY_QUESTION, ReplyKind.INFO)
-        chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
-        stored = await self._photo_for(chat_id, about_message_id)
-        if stored is None:
-            return Reply(texts.NEED_PHOTO, ReplyKind.INFO)
-        prepared = await self._reopen(stored)
-        if prepared is None:
-            return Reply(texts.FAILED, ReplyKind.ERROR)
-        return await self._answer(chat, chat_id, stored, prepared, question, on_queued)
+        if READ_REQUEST.match(question):
+            return await self.read_text(chat, about_message_id=about_message_id)
+        found = await self._current_photo(chat, about_message_id)
+        if isinstance(found, Reply):
+            return found
+        chat_id, stored, prepared = found
+        reply = await self._answer(chat, chat_id, stored, prepared, question, on_queued)
+        return await self._voiced(reply, await self.preferences(chat))
 
     async def describe_again(self, chat: ChatRef, *, on_queued: QueueCallback | None = None) -> Reply:
-        """/describe: a longer description of the current photo."""
-        chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
-        stored = await self.store.active_image(chat_id)
-        if stored is None:
-            return Reply(texts.NEED_PHOTO, ReplyKind.INFO)
-        prepared = await self._reopen(stored)
-        if prepared is None:
-            return Reply(texts.FAILED, ReplyKind.ERROR)
-        return await self._caption(
-            chat, chat_id, stored, prepared, self.options.detailed_caption_options, on_queued
-        )
+        """/describe: the current photo again, at full detail (text read out included)."""
+        found = await self._current_photo(chat, None)
+        if isinstance(found, Reply):
+            return found
+        chat_id, stored, prepared = found
+        reply = await self._describe(chat, chat_id, stored, prepared, "full", on_queued)
+        return await self._voiced(reply, await self.preferences(chat))
+
+    async def read_text(self, chat: ChatRef, *, about_message_id: str | None = None) -> Reply:
+        """/read: the text in the current photo, read by OCR (never guessed by the model)."""
+        found = await self._current_photo(chat, about_message_id)
+        if isinstance(found, Reply):
+            return found
+        chat_id, stored, prepared = found
+        prefs = await self.preferences(chat)
+        return await self._voiced(await self._read(chat_id, stored, prepared, prefs), prefs)
+
+    async def alt_text(
+        self, chat: ChatRef, *, about_message_id: str | None = None, on_queued: QueueCallback | None = None
+    ) -> Reply:
+        """/alt: one description of at most the user's alt text length, cut at a word boundary."""
+        found = await self._current_photo(chat, about_message_id)
+        if isinstance(found, Reply):
+            return found
+        chat_id, stored, prepared = found
+        prefs = await self.preferences(chat)
+        request = self._request(stored, prepared, caption_prompt(self.options.caption_prefix), None)
+        started = time.perf_counter()
+        results = await self._generate(chat, [request], on_queued)
+        if isinstance(results, Reply):
+            return replace(results, image_id=stored.id)
+        text = alt_text(results[0].text, prefs.alt_text_chars)
+        await self._record(chat_id, stored, TurnKind.CAPTION, None, text, _ms_since(started))
+        return Reply(text, ReplyKind.ANSWER, image_id=stored.id)
+
+    # -- conversation commands --------------------------------------------------------
 
     async def link_reply(self, chat: ChatRef, message_id: str, image_id: int) -> None:
         """Remember that the bot's message `message_id` is about `image_id` (for replies to it)."""
@@ -134,6 +206,7 @@ class ChatService:
         return Reply(texts.RESET_DONE, ReplyKind.INFO)
 
     async def forget(self, chat: ChatRef) -> Reply:
+        """Delete the chat's photos, turns and links, and this user's settings."""
         chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
         await self.store.forget(chat_id, user_id=chat.user_id)
         log.info("forgot chat platform=%s chat=%s", chat.platform, chat.chat_id)
@@ -144,6 +217,40 @@ class ChatService:
 
     def privacy(self) -> Reply:
         return Reply(texts.PRIVACY.format(days=self.options.retention_days), ReplyKind.INFO)
+
+    # -- settings ---------------------------------------------------------------------
+
+    async def preferences(self, chat: ChatRef) -> Preferences:
+        stored = await self.store.user_settings(chat.platform, chat.user_id)
+        return self.options.preferences.merged(stored)
+
+    async def show_settings(self, chat: ChatRef) -> Reply:
+        return Reply(texts.settings_summary(await self.preferences(chat)), ReplyKind.INFO)
+
+    async def set_preference(self, chat: ChatRef, name: str, value: str) -> Reply:
+        """/detail, /voice, /language, /alt N: validate what the person typed and store it."""
+        try:
+            if name == "detail":
+                parsed: object = parse_detail(value)
+            elif name == "voice":
+                parsed = parse_switch(value)
+                if parsed and not self.speaker.available():
+                    return Reply(texts.VOICE_UNAVAILABLE, ReplyKind.ERROR)
+            elif name == "ocr_language":
+                parsed = parse_language(value, await asyncio.to_thread(self.ocr_languages))
+            elif name == "alt_text_chars":
+                parsed = parse_alt_length(value)
+            else:
+                raise ValueError(f"unknown preference {name!r}")
+        except PreferenceError as error:
+            return Reply(str(error), ReplyKind.ERROR)
+        await self.store.update_user_settings(chat.platform, chat.user_id, **{name: parsed})
+        return Reply(texts.setting_changed(name, parsed), ReplyKind.INFO)
+
+    async def ocr_language_list(self) -> list[str]:
+        return await asyncio.to_thread(self.ocr_languages)
+
+    # -- retention --------------------------------------------------------------------
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete photos and turns older than the retention period; returns rows deleted."""
@@ -169,34 +276,69 @@ class ChatService:
             data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels
         )
 
-    async def _reopen(self, stored: StoredImage) -> PreparedImage | None:
-        try:
-            return await asyncio.to_thread(self._prepare, stored.data)
-        except ImageError:
-            log.error("stored image %d could not be decoded again", stored.id)
-            return None
-
-    async def _photo_for(self, chat_id: int, about_message_id: str | None) -> StoredImage | None:
+    async def _current_photo(
+        self, chat: ChatRef, about_message_id: str | None
+    ) -> tuple[int, StoredImage, PreparedImage] | Reply:
+        """The photo a command is about (a replied-to one becomes current), decoded; or a Reply why not."""
+        chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
+        stored = None
         if about_message_id is not None:
             stored = await self.store.image_for_message(chat_id, about_message_id)
             if stored is not None:
                 await self.store.set_active_image(chat_id, stored.id)
-                return stored
-        return await self.store.active_image(chat_id)
+        stored = stored or await self.store.active_image(chat_id)
+        if stored is None:
+            return Reply(texts.NEED_PHOTO, ReplyKind.INFO)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, stored.data)
+        except ImageError:
+            log.error("stored image %d could not be decoded again", stored.id)
+            return Reply(texts.FAILED, ReplyKind.ERROR)
+        return chat_id, stored, prepared
 
-    async def _caption(
+    def _request(
+        self, stored: StoredImage, prepared: PreparedImage, prompt: str, options: GenerationOptions | None
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            image=prepared.image,
+            image_key=stored.content_hash,
+            prompt=prompt,
+            options=options or self.options.caption_options,
+        )
+
+    async def _describe(
         self,
         chat: ChatRef,
         chat_id: int,
         stored: StoredImage,
         prepared: PreparedImage,
-        options: GenerationOptions,
+        detail: Detail,
         on_queued: QueueCallback | None,
     ) -> Reply:
-        prompt = caption_prompt(self.options.caption_prefix)
-        return await self._generate(
-            chat, chat_id, stored, prepared, prompt, options, TurnKind.CAPTION, None, on_queued
-        )
+        """Brief: the caption. Normal: caption plus the detail questions, one batch. Full: plus OCR."""
+        prompts = {"caption": caption_prompt(self.options.caption_prefix)}
+        if detail != "brief":
+            prompts.update(detail_prompts())
+        prefs = await self.preferences(chat)
+        ocr_task = None
+        if detail == "full":  # read beside the model, not through its queue
+            ocr_task = asyncio.create_task(self._ocr(prepared.image, prefs.ocr_language))
+        requests = [self._request(stored, prepared, prompt, None) for prompt in prompts.values()]
+        started = time.perf_counter()
+        results = await self._generate(chat, requests, on_queued)
+        ocr_result = await ocr_task if ocr_task is not None else None
+        if isinstance(results, Reply):
+            return replace(results, image_id=stored.id)
+        caption = results[0]
+        unsure = is_unsure(caption.mean_logprob, self.options.low_confidence_logprob)
+        if detail == "brief":
+            text = hedge(caption.text, unsure)
+        else:
+            answers = {key: result.text for key, result in zip(list(prompts)[1:], results[1:], strict=True)}
+            found_text = None if ocr_result is None else ocr_result.text
+            text = weave(hedge(caption.text, unsure), answers, read_text=found_text)
+        await self._record(chat_id, stored, TurnKind.CAPTION, None, text, _ms_since(started))
+        return Reply(text, ReplyKind.ANSWER, image_id=stored.id)
 
     async def _answer(
         self,
@@ -216,66 +358,103 @@ class ChatService:
             count_tokens=self.engine.count_tokens,
             budget_tokens=self.engine.prompt_budget_tokens,
         )
-        return await self._generate(
-            chat, chat_id, stored, prepared, prompt, self.options.answer_options,
-            TurnKind.QUESTION, question, on_queued,
-        )  # fmt: skip
-
-    async def _generate(
-        self,
-        chat: ChatRef,
-        chat_id: int,
-        stored: StoredImage,
-        prepared: PreparedImage,
-        prompt: str,
-        options: GenerationOptions,
-        kind: TurnKind,
-        question: str | None,
-        on_queued: QueueCallback | None,
-    ) -> Reply:
-        request = GenerationRequest(
-            image=prepared.image, image_key=stored.content_hash, prompt=prompt, options=options
-        )
+        request = self._request(stored, prepared, prompt, self.options.answer_options)
         started = time.perf_counter()
-        try:
-            ticket = self.queue.submit(request, order_key=(chat.platform, chat.chat_id))
-        except WorkerBusy:
-            return Reply(texts.BUSY, ReplyKind.ERROR, image_id=stored.id)
-        except WorkerStopped:
-            return Reply(texts.STOPPING, ReplyKind.ERROR, image_id=stored.id)
-        if ticket.ahead > 0 and on_queued is not None:
-            try:
-                await on_queued(ticket.ahead + 1)
-            except Exception:  # a failed "you are number N" must not lose the answer
-                log.warning("could not send the queue position to chat %s", chat.chat_id, exc_info=True)
-        try:
-            result = await asyncio.wait_for(ticket.result(), self.options.request_timeout_s)
-        except TimeoutError:
-            return Reply(texts.TIMEOUT, ReplyKind.ERROR, image_id=stored.id)
-        except WorkerStopped:
-            return Reply(texts.STOPPING, ReplyKind.ERROR, image_id=stored.id)
-        except Exception:
-            log.exception("generation failed platform=%s chat=%s", chat.platform, chat.chat_id)
-            return Reply(texts.FAILED, ReplyKind.ERROR, image_id=stored.id)
-        latency_ms = (time.perf_counter() - started) * 1000
-        text = to_sentence(result.text)
-        await self.store.add_turn(
-            chat_id, stored.id, kind, question, text, self.engine.name, round(latency_ms)
+        results = await self._generate(chat, [request], on_queued)
+        if isinstance(results, Reply):
+            return replace(results, image_id=stored.id)
+        [result] = results
+        # The history keeps the model's own words; the person hears them hedged when unsure.
+        await self._record(
+            chat_id, stored, TurnKind.QUESTION, question, sentence(result.text), _ms_since(started)
         )
-        log.info(
-            "answered platform=%s chat=%s kind=%s queue_wait_ms=%.0f generation_ms=%.0f tokens=%d",
-            chat.platform, chat.chat_id, kind.value, ticket.queue_wait_ms, result.generation_ms,
-            result.new_tokens,
+        unsure = is_unsure(result.mean_logprob, self.options.low_confidence_logprob)
+        return Reply(hedge(result.text, unsure, is_answer=True), ReplyKind.ANSWER, image_id=stored.id)
+
+    async def _read(
+        self, chat_id: int, stored: StoredImage, prepared: PreparedImage, prefs: Preferences
+    ) -> Reply:
+        started = time.perf_counter()
+        result = await self._ocr(prepared.image, prefs.ocr_language)
+        if result is None:
+            return Reply(texts.OCR_UNAVAILABLE, ReplyKind.ERROR, image_id=stored.id)
+        text = texts.text_found(result.text) if result.found else texts.NO_TEXT_FOUND
+        await self.store.add_turn(
+            chat_id, stored.id, TurnKind.QUESTION, texts.READ_QUESTION, text, OCR_MODEL_NAME,
+            round(_ms_since(started)),
         )  # fmt: skip
         return Reply(text, ReplyKind.ANSWER, image_id=stored.id)
 
+    async def _ocr(self, image: Image.Image, language: str) -> OcrResult | None:
+        try:
+            return await asyncio.to_thread(self.ocr, image, language)
+        except OcrUnavailable as error:
+            log.warning("OCR unavailable: %s", error)
+        except Exception:
+            log.exception("OCR failed")
+        return None
 
-def to_sentence(text: str) -> str:
-    """Capitalise and end with a full stop, so a screen reader pauses where a reader would."""
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    if text[-1] not in ".!?":
-        text += "."
-    return text
+    async def _generate(
+        self, chat: ChatRef, requests: list[GenerationRequest], on_queued: QueueCallback | None
+    ) -> list[GenerationResult] | Reply:
+        """Submit together (so they share a batch), tell the place in line, await every answer."""
+        tickets: list[Ticket] = []
+        try:
+            for request in requests:
+                tickets.append(self.queue.submit(request, order_key=(chat.platform, chat.chat_id)))
+        except (WorkerBusy, WorkerStopped) as error:
+            for ticket in tickets:
+                ticket.job.future.cancel()
+            return Reply(texts.BUSY if isinstance(error, WorkerBusy) else texts.STOPPING, ReplyKind.ERROR)
+        if tickets[0].ahead > 0 and on_queued is not None:
+            try:
+                await on_queued(tickets[0].ahead + 1)
+            except Exception:  # a failed "you are number N" must not lose the answer
+                log.warning("could not send the queue position to chat %s", chat.chat_id, exc_info=True)
+        try:
+            async with asyncio.timeout(self.options.request_timeout_s):
+                results = [await ticket.result() for ticket in tickets]
+        except TimeoutError:
+            return Reply(texts.TIMEOUT, ReplyKind.ERROR)
+        except WorkerStopped:
+            return Reply(texts.STOPPING, ReplyKind.ERROR)
+        except Exception:
+            log.exception("generation failed platform=%s chat=%s", chat.platform, chat.chat_id)
+            return Reply(texts.FAILED, ReplyKind.ERROR)
+        finally:
+            for ticket in tickets:
+                ticket.job.future.cancel()  # no-op when answered; drops the rest on timeout
+        log.info(
+            "answered platform=%s chat=%s requests=%d queue_wait_ms=%.0f generation_ms=%.0f tokens=%d",
+            chat.platform, chat.chat_id, len(results), tickets[0].queue_wait_ms,
+            max(r.generation_ms for r in results), sum(r.new_tokens for r in results),
+        )  # fmt: skip
+        return results
+
+    async def _record(
+        self,
+        chat_id: int,
+        stored: StoredImage,
+        kind: TurnKind,
+        question: str | None,
+        answer: str,
+        latency_ms: float,
+    ) -> None:
+        await self.store.add_turn(
+            chat_id, stored.id, kind, question, answer, self.engine.name, round(latency_ms)
+        )
+
+    async def _voiced(self, reply: Reply, prefs: Preferences) -> Reply:
+        """The reply with voice notes added, when this person asked for spoken replies."""
+        if not prefs.voice or reply.kind is not ReplyKind.ANSWER:
+            return reply
+        try:
+            notes = await self.speaker.voice_notes(reply.text)
+        except SpeechUnavailable as error:
+            log.warning("voice reply skipped: %s", error)
+            return reply
+        return replace(reply, voice=tuple(notes))
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 
 from bot.chunks import split_text
+from bot.types import VoiceNote
 
 SPEECH_TIMEOUT_S = 60
 
@@ -33,12 +34,12 @@ class Speaker:
     def available() -> bool:
         return shutil.which("espeak-ng") is not None and shutil.which("ffmpeg") is not None
 
-    async def voice_notes(self, text: str) -> list[bytes]:
+    async def voice_notes(self, text: str) -> list[VoiceNote]:
         """OGG/Opus recordings of `text`, at most `max_notes`, each at most `max_chars_per_note`."""
         if not self.available():
             raise SpeechUnavailable("espeak-ng and ffmpeg are needed for voice replies")
         pieces = split_text(text, self.max_chars_per_note)[: self.max_notes]
-        return [await self._speak(piece) for piece in pieces if piece.strip()]
+        return [VoiceNote(piece, await self._speak(piece)) for piece in pieces if piece.strip()]
 
     async def _speak(self, text: str) -> bytes:
         wav = await _run(

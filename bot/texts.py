@@ -6,12 +6,23 @@ numbers as digits. Adapters may add platform words (a slash, a button) but not r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.preferences import Preferences
+
 HELP = """I describe photos and answer questions about them.
 Send me a photo and I will tell you what is in it.
 Add a caption to the photo to ask a question straight away.
-After that, type a question about the photo, for example: is there text on it?
+After that, type a question about the photo, for example: what colour is the door?
 Commands:
-/describe: describe the current photo again, in more detail.
+/describe: describe the current photo again, in full detail.
+/read: read out the text in the photo.
+/alt: a short description to use as alt text.
+/detail brief, normal or full: how much I say about a new photo.
+/voice on or off: also send my answers as voice messages.
+/language: the language of the text I read, for example /language eng.
+/settings: show your settings.
 /reset: start over with no current photo.
 /forget: delete everything I stored for this chat.
 /privacy: what I store and for how long.
@@ -33,8 +44,40 @@ TIMEOUT = "Sorry, that took too long and I gave up. Please try again."
 STOPPING = "Sorry, I am restarting and could not finish. Please send it again in a minute."
 FAILED = "Sorry, something went wrong while I looked at the photo. Please try again."
 CAPTION_ONLY = "This model can only describe photos. It cannot answer questions about them."
+NO_TEXT_FOUND = "I found no readable text in this photo."
+OCR_UNAVAILABLE = "Sorry, reading text is not available on this server right now."
+VOICE_UNAVAILABLE = "Sorry, voice replies are not available on this server."
+#: How a /read is recorded in the conversation history.
+READ_QUESTION = "What does the text say?"
 NOT_AN_IMAGE = "I can only look at pictures. Please send a photo, or an image file such as JPEG or PNG."
 EMPTY_QUESTION = "Please type a question about the photo."
+
+
+def text_found(text: str) -> str:
+    return f"The text reads: {text}"
+
+
+def settings_summary(prefs: Preferences) -> str:
+    voice = "on" if prefs.voice else "off"
+    return (
+        f"Your settings:\nDetail: {prefs.detail}.\nVoice replies: {voice}.\n"
+        f"Reading language: {prefs.ocr_language}.\nAlt text length: {prefs.alt_text_chars} characters.\n"
+        "Change them with /detail, /voice, /language and /alt followed by the new value."
+    )
+
+
+def setting_changed(name: str, value: object) -> str:
+    if name == "detail":
+        return f"Done. I will give {value} descriptions from now on."
+    if name == "voice":
+        if value:
+            return "Done. I will also send my answers as voice messages."
+        return "Done. No more voice messages."
+    if name == "ocr_language":
+        return f"Done. I will read text in {value}."
+    if name == "alt_text_chars":
+        return f"Done. Alt text will be at most {value} characters."
+    return "Done."
 
 
 def place_in_line(position: int) -> str:
@@ -48,3 +91,51 @@ def rate_limited(seconds: float) -> str:
     wait = max(1, round(seconds))
     unit = "second" if wait == 1 else "seconds"
     return f"You have sent a lot of photos in a short time. Please wait {wait} {unit} and try again."
+
+
+# -- Discord ------------------------------------------------------------------------------
+
+DISCORD_HELP = """I describe pictures and answer questions about them.
+Commands:
+/describe with an image: I tell you what is in the picture. Set detail to True for a longer description.
+/ask with a question: I answer it about your last picture. Attach an image to ask about a new one.
+Describe image: open the Apps menu of any message with pictures and choose Describe image.
+/reset: start over with no current picture.
+/forget: delete everything I stored for you in this channel.
+/privacy: what I store and for how long.
+/help: show this message.
+My answers come from an AI model. They can be wrong, so please double check anything important."""
+DISCORD_HELP_MENTIONS = "You can also mention me in a message with a picture or a question, or reply to my answer."
+NO_IMAGES_IN_MESSAGE = "That message has no pictures I can look at."
+DOWNLOAD_FAILED = "I could not download that picture. Please try again."
+
+
+def attachment_too_large(limit_bytes: int) -> str:
+    return f"That file is too large. Please send a picture under {max(1, limit_bytes // (1024 * 1024))} MB."
+
+
+def numbered_image(index: int, total: int, text: str) -> str:
+    """One answer of several about the pictures in one message."""
+    return f"Image {index} of {total}: {text}"
+
+
+# -- Telegram -----------------------------------------------------------------------------
+
+NOT_ALLOWED = "Sorry, I am not available in this chat."
+UNKNOWN_COMMAND = "I do not know that command. Send /help to see what I can do."
+FORGET_YES = "Yes, delete everything"
+FORGET_NO = "No, keep it"
+FORGET_NOT_YOURS = "Only the person who asked can answer this."
+#: The commands Telegram lists in its menu (setMyCommands), with their descriptions.
+TELEGRAM_COMMANDS = (
+    ("describe", "Describe the current photo again, in more detail"),
+    ("reset", "Start over with no current photo"),
+    ("forget", "Delete everything stored for this chat"),
+    ("privacy", "What I store and for how long"),
+    ("help", "How to use me"),
+)
+
+
+def numbered_photo(index: int, total: int, text: str) -> str:
+    """One answer of several about the photos of one album."""
+    return f"Photo {index} of {total}: {text}"

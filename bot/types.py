@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -23,12 +23,25 @@ class ReplyKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceNote:
+    """One spoken part of a reply: OGG/Opus audio and the text it speaks (for a caption)."""
+
+    text: str
+    ogg_opus: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
-    """What to send back. `image_id` lets the adapter link its answer message to the photo."""
+    """What to send back. `image_id` lets the adapter link its answer message to the photo.
+
+    `voice` holds the reply spoken, in order, when the person turned voice replies on; the
+    adapter sends them after the text.
+    """
 
     text: str
     kind: ReplyKind = ReplyKind.ANSWER
     image_id: int | None = None
+    voice: tuple[VoiceNote, ...] = ()
 
     @property
     def is_error(self) -> bool:

@@ -69,3 +69,18 @@ def clean_answer(text: str, prompt: str = "") -> str:
         text = text[len(prompt) :].lstrip()
     text = text.split("\n", 1)[0].strip()
     return text or NO_ANSWER
+
+
+#: The fixed follow-ups a "normal" description asks in the same batch as the caption, keyed by
+#: what the answer tells: what people who cannot see the photo ask first (Be My AI, Seeing AI).
+DETAIL_QUESTIONS: dict[str, str] = {
+    "people": "How many people are in the picture?",
+    "setting": "Where was this picture taken?",
+    "objects": "What are the main objects and their colors?",
+    "text": "Is there any writing in the picture?",
+}
+
+
+def detail_prompts() -> dict[str, str]:
+    """One `Question: ... Answer:` prompt for each detail question (no history: fresh facts)."""
+    return {key: f"Question: {question} Answer:" for key, question in DETAIL_QUESTIONS.items()}

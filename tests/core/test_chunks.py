@@ -16,7 +16,10 @@ def test_long_text_is_cut_at_sentence_ends_and_nothing_is_lost():
 
 
 def test_paragraphs_are_preferred_over_sentences():
-    assert split_text("First part. Still first.\n\nSecond part.", 30) == ["First part. Still first.", "Second part."]
+    assert split_text("First part. Still first.\n\nSecond part.", 30) == [
+        "First part. Still first.",
+        "Second part.",
+    ]
 
 
 def test_a_word_longer_than_the_limit_is_cut_inside():

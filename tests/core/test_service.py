@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from bot import texts
+from bot.preferences import Preferences
 from bot.service import ChatService, ServiceOptions
 from bot.types import ChatRef, ReplyKind
 from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS
@@ -35,7 +36,12 @@ def engine():
 async def service(store, engine):
     worker = InferenceWorker(engine, queue_size=8, max_batch_size=4, batch_wait_ms=0)
     await worker.start()
-    yield ChatService(store, worker, engine, ServiceOptions(photos_per_minute=5, request_timeout_s=5))
+    # Brief descriptions: one request per photo, so these tests read simply; detail levels
+    # have tests of their own (test_accessibility.py).
+    options = ServiceOptions(
+        photos_per_minute=5, request_timeout_s=5, preferences=Preferences(detail="brief")
+    )
+    yield ChatService(store, worker, engine, options)
     await worker.stop()
 
 
@@ -79,7 +85,7 @@ async def test_the_oldest_exchanges_are_dropped_when_the_prompt_is_over_budget(s
     engine = FakeEngine(budget_tokens=16)  # the fake counts words
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions())
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         engine.enqueue("caption", "one", "two", "three")
         await service.describe_photo(ALICE, photos.jpeg())
@@ -165,7 +171,7 @@ async def test_a_full_queue_says_busy(store):
     engine = FakeEngine(delay_s=0.3)
     worker = InferenceWorker(engine, queue_size=1, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions())
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         users = [ChatRef("test", f"c{n}", f"u{n}") for n in range(4)]
         replies = await asyncio.gather(
@@ -180,7 +186,7 @@ async def test_people_waiting_are_told_their_place_in_line(store):
     engine = FakeEngine(delay_s=0.2)
     worker = InferenceWorker(engine, queue_size=8, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions())
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
     told: dict[str, list[int]] = {}
 
     async def send(n: int):
@@ -206,7 +212,7 @@ async def test_a_caption_only_model_says_so_when_asked_a_question(store):
     engine = FakeEngine(can_answer_questions=False)
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions())
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         await service.describe_photo(ALICE, photos.jpeg())
         reply = await service.ask(ALICE, "what colour?")
@@ -216,12 +222,10 @@ async def test_a_caption_only_model_says_so_when_asked_a_question(store):
     assert len(engine.requests) == 1
 
 
-async def test_describe_again_asks_for_a_longer_description(service, engine):
+async def test_describe_again_gives_the_full_description(service, engine):
     await service.describe_photo(ALICE, photos.jpeg())
     await service.describe_again(ALICE)
-    first, again = engine.requests
-    assert again.options.max_new_tokens > first.options.max_new_tokens
-    assert again.options.min_new_tokens > first.options.min_new_tokens
+    assert len(engine.requests) == 1 + 5, "brief first, then caption plus the detail questions"
 
 
 async def test_retention_purges_old_photos_and_turns(service, store):

@@ -27,6 +27,7 @@ class FakeEngine:
         self._lock = threading.Lock()
         self._active = 0
         self.max_concurrent = 0
+        self.mean_logprob = -0.1  # set lower to make the model sound unsure
 
     def enqueue(self, *answers: str) -> None:
         self._scripted.extend(answers)
@@ -64,4 +65,6 @@ class FakeEngine:
 
     def _answer(self, request: GenerationRequest) -> GenerationResult:
         text = self._scripted.popleft() if self._scripted else f"answer to {request.prompt[-40:]!r}"
-        return GenerationResult(text=text, new_tokens=len(text.split()), mean_logprob=-0.1, generation_ms=1.0)
+        return GenerationResult(
+            text=text, new_tokens=len(text.split()), mean_logprob=self.mean_logprob, generation_ms=1.0
+        )
