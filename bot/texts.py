@@ -105,7 +105,9 @@ Describe image: open the Apps menu of any message with pictures and choose Descr
 /privacy: what I store and for how long.
 /help: show this message.
 My answers come from an AI model. They can be wrong, so please double check anything important."""
-DISCORD_HELP_MENTIONS = "You can also mention me in a message with a picture or a question, or reply to my answer."
+DISCORD_HELP_MENTIONS = (
+    "You can also mention me in a message with a picture or a question, or reply to my answer."
+)
 NO_IMAGES_IN_MESSAGE = "That message has no pictures I can look at."
 DOWNLOAD_FAILED = "I could not download that picture. Please try again."
 
@@ -128,7 +130,13 @@ FORGET_NO = "No, keep it"
 FORGET_NOT_YOURS = "Only the person who asked can answer this."
 #: The commands Telegram lists in its menu (setMyCommands), with their descriptions.
 TELEGRAM_COMMANDS = (
-    ("describe", "Describe the current photo again, in more detail"),
+    ("describe", "Describe the current photo again, in full detail"),
+    ("read", "Read out the text in the photo"),
+    ("alt", "A short description to use as alt text"),
+    ("detail", "How much I say about a new photo: brief, normal or full"),
+    ("voice", "Also send my answers as voice messages: on or off"),
+    ("language", "The language of the text I read, for example eng"),
+    ("settings", "Show your settings"),
     ("reset", "Start over with no current photo"),
     ("forget", "Delete everything stored for this chat"),
     ("privacy", "What I store and for how long"),

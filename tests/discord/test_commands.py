@@ -1,0 +1,135 @@
+"""/reset, /forget (with its Yes/No buttons), /help, /privacy and the answer to a failing command."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import text
+
+from bot import texts
+from bot.service import ChatService
+from storage import Store
+from tests.discord.conftest import RecordingEngine
+from tests.discord.driver import Driver, is_ephemeral, settle
+
+
+async def count(store: Store, table: str) -> int:
+    async with store.engine.connect() as conn:
+        return (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+
+
+async def described(driver: Driver, adapter) -> None:
+    payload, _ = await driver.command("describe", {"image": driver.photo()})
+    await driver.followup(payload)
+    await settle(adapter)
+
+
+async def test_reset_puts_the_photo_aside(driver: Driver, adapter, engine: RecordingEngine) -> None:
+    await described(driver, adapter)
+    _, callback = await driver.command("reset")
+    assert callback.json["type"] == 4 and is_ephemeral(callback)
+    assert callback.json["data"]["content"] == texts.RESET_DONE
+    ask, _ = await driver.command("ask", {"question": "and now?"})
+    assert await driver.private_followup(ask) == texts.NEED_PHOTO
+    assert len(engine.requests) == 1
+
+
+async def test_help_and_privacy_answer_privately(driver: Driver, adapter, service: ChatService) -> None:
+    _, help_callback = await driver.command("help")
+    assert is_ephemeral(help_callback)
+    assert help_callback.json["data"]["content"] == texts.DISCORD_HELP
+    _, privacy_callback = await driver.command("privacy")
+    assert is_ephemeral(privacy_callback)
+    assert privacy_callback.json["data"]["content"] == service.privacy().text
+
+
+def buttons(callback) -> dict[str, str]:
+    [row] = callback.json["data"]["components"]
+    return {button["label"]: button["custom_id"] for button in row["components"]}
+
+
+async def forget_question(driver: Driver) -> tuple[dict, dict, dict[str, str]]:
+    payload, callback = await driver.command("forget")
+    assert callback.json["type"] == 4 and is_ephemeral(callback)
+    assert callback.json["data"]["content"] == texts.FORGET_CONFIRM
+    return payload, driver.sent_message(texts.FORGET_CONFIRM), buttons(callback)
+
+
+async def test_forget_asks_first_and_yes_deletes_everything(driver: Driver, adapter, store: Store) -> None:
+    await described(driver, adapter)
+    command, question, ids = await forget_question(driver)
+    assert set(ids) == {texts.FORGET_YES, texts.FORGET_NO}
+    assert await count(store, "images") == 1  # nothing happens before the answer
+
+    answer = await driver.invoke(driver.button_press(command, question, ids[texts.FORGET_YES]))
+    assert answer.json["type"] == 7  # the question message is edited into the result
+    assert answer.json["data"]["content"] == texts.FORGET_DONE
+    assert answer.json["data"]["components"] == []
+    assert (await count(store, "images"), await count(store, "turns"), await count(store, "chats")) == (
+        0,
+        0,
+        0,
+    )
+
+
+async def test_forget_no_keeps_everything(driver: Driver, adapter, store: Store) -> None:
+    await described(driver, adapter)
+    command, question, ids = await forget_question(driver)
+    answer = await driver.invoke(driver.button_press(command, question, ids[texts.FORGET_NO]))
+    assert answer.json["type"] == 7
+    assert answer.json["data"]["content"] == texts.FORGET_CANCELLED
+    assert await count(store, "images") == 1
+
+
+async def test_only_the_person_who_asked_can_press_the_forget_buttons(
+    driver: Driver, adapter, store: Store
+) -> None:
+    await described(driver, adapter)
+    command, question, ids = await forget_question(driver)
+    bob = driver.fake.user("bob")
+    answer = await driver.invoke(driver.button_press(command, question, ids[texts.FORGET_YES], user=bob))
+    assert answer.json["type"] == 4 and is_ephemeral(answer)
+    assert answer.json["data"]["content"] == texts.FORGET_NOT_YOURS
+    assert await count(store, "images") == 1
+
+
+async def test_a_failing_quick_command_is_answered_and_logged_without_the_token(
+    driver: Driver, adapter, service: ChatService, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    payload = driver.fake.slash_command("reset")
+
+    async def broken_reset(chat):
+        raise RuntimeError(f"POST /webhooks/{driver.fake.application_id}/{payload['token']} failed")
+
+    monkeypatch.setattr(service, "reset", broken_reset)
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        callback = await driver.invoke(payload)
+    assert callback.json["type"] == 4 and is_ephemeral(callback)
+    assert callback.json["data"]["content"] == texts.FAILED
+    assert "discord command 'reset'" in caplog.text and "RuntimeError" in caplog.text
+    assert payload["token"] not in caplog.text
+
+
+async def test_a_command_failing_after_deferring_is_answered_privately(
+    driver: Driver, adapter, service: ChatService, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the store is gone")
+
+    monkeypatch.setattr(service, "describe_photo", broken)
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        payload, callback = await driver.command("describe", {"image": driver.photo()})
+        assert callback.json["type"] == 5
+        assert await driver.private_followup(payload) == texts.FAILED
+    assert "the store is gone" in caplog.text
+
+
+async def test_a_command_the_bot_does_not_know_is_answered_not_ignored(
+    driver: Driver, adapter, caplog
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        payload, callback = await driver.command("caption")  # e.g. left over from an older version
+    assert callback.json["type"] == 4 and is_ephemeral(callback)
+    assert callback.json["data"]["content"] == texts.FAILED
+    assert "CommandNotFound" in caplog.text and payload["token"] not in caplog.text
