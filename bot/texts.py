@@ -99,7 +99,14 @@ DISCORD_HELP = """I describe pictures and answer questions about them.
 Commands:
 /describe with an image: I tell you what is in the picture. Set detail to True for a longer description.
 /ask with a question: I answer it about your last picture. Attach an image to ask about a new one.
+/read: I read out the text in your last picture. Attach an image to read a new one.
+/alt: a short description of your last picture to use as alt text. Attach an image for a new one.
+/alt with a length: the most characters alt text may have, from 20 to 1000.
 Describe image: open the Apps menu of any message with pictures and choose Describe image.
+/detail: how much I say about a new picture, brief, normal or full.
+/voice on or off: also send my answers as audio files.
+/language: the language of the text I read. Leave the code out to see the ones I know.
+/settings: show your settings.
 /reset: start over with no current picture.
 /forget: delete everything I stored for you in this channel.
 /privacy: what I store and for how long.
@@ -147,3 +154,14 @@ TELEGRAM_COMMANDS = (
 def numbered_photo(index: int, total: int, text: str) -> str:
     """One answer of several about the photos of one album."""
     return f"Photo {index} of {total}: {text}"
+
+
+# -- Discord settings ---------------------------------------------------------------------
+
+
+def ocr_languages(current: str, installed: list[str]) -> str:
+    """/language without a code: the reading language now, and the ones installed."""
+    return (
+        f"I read text in {current}. The languages I can read are: {', '.join(installed)}. "
+        "To change it, use /language with one of these codes."
+    )
