@@ -29,6 +29,8 @@ from bot.discord_replies import (
     log_failure,
     message_sources,
 )
+from bot.discord_settings import SettingsCommands
+from bot.preferences import ALT_TEXT_RANGE, Detail
 from bot.service import ChatService
 from bot.types import ChatRef, Reply, ReplyKind
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 DESCRIBE_MENU = "Describe image"
+#: /alt's length option; Discord's client refuses other numbers before the command is sent.
+AltLength = app_commands.Range[int, ALT_TEXT_RANGE[0], ALT_TEXT_RANGE[1]]
 
 
 def chat_ref(channel_id: int | None, user_id: int) -> ChatRef:
@@ -113,6 +117,23 @@ class DiscordCommands:
         ) -> None:
             await self._run(interaction, lambda replies: self.ask(interaction, replies, question, image))
 
+        @tree.command(name="read", description="Read out the text in your last picture, or a new one")
+        @app_commands.describe(image="A new picture to read")
+        async def read(interaction: discord.Interaction, image: discord.Attachment | None = None) -> None:
+            await self._run(interaction, lambda replies: self.read(interaction, replies, image))
+
+        @tree.command(name="alt", description="Alt text for your last picture, or a new one")
+        @app_commands.describe(
+            image="A new picture to write alt text for",
+            length="The most characters alt text may have, kept for next time",
+        )
+        async def alt(
+            interaction: discord.Interaction,
+            image: discord.Attachment | None = None,
+            length: AltLength | None = None,
+        ) -> None:
+            await self._run(interaction, lambda replies: self.alt(interaction, replies, image, length))
+
         @tree.context_menu(name=DESCRIBE_MENU)
         async def describe_message(interaction: discord.Interaction, message: discord.Message) -> None:
             await self._run(interaction, lambda replies: self.describe_message(interaction, replies, message))
@@ -136,6 +157,8 @@ class DiscordCommands:
             text = texts.DISCORD_HELP + ("\n" + texts.DISCORD_HELP_MENTIONS if self.mentions else "")
             await self._run(interaction, lambda replies: replies.private(text))
 
+        SettingsCommands(self.service, self._run, self.chat).register(tree)
+
     # -- the commands -----------------------------------------------------------------
 
     @staticmethod
@@ -156,8 +179,9 @@ class DiscordCommands:
         await replies.defer()
         chat = self.chat(interaction)
         source = attachment_source(image, self.max_attachment_bytes)
-        reply = await self._bounded(self._describe(chat, source, replies, detail=detail))
-        await self._deliver(chat, replies, reply)
+        # Without the detail option, the person's own /detail setting applies.
+        work = self._describe(chat, source, replies, detail="full" if detail else None)
+        await self._deliver(chat, replies, await self._bounded(work))
 
     async def ask(
         self,
@@ -177,6 +201,55 @@ class DiscordCommands:
             source = attachment_source(image, self.max_attachment_bytes)
             work = self._describe(chat, source, replies, question=question)
         await self._deliver(chat, replies, await self._bounded(work))
+
+    async def read(
+        self, interaction: discord.Interaction, replies: InteractionReplies, image: discord.Attachment | None
+    ) -> None:
+        """The text in the picture, by OCR; an attached picture becomes the current one."""
+        if image is not None and (problem := attachment_problem(image, self.max_attachment_bytes)):
+            await replies.private(problem)
+            return
+        await replies.defer()  # reading can take a few seconds (it tries each way round)
+        chat = self.chat(interaction)
+        if image is None:
+            work = self.service.read_text(chat)
+        else:
+            # The core answers a reading request about a new photo with OCR alone, never the model.
+            source = attachment_source(image, self.max_attachment_bytes)
+            work = self._describe(chat, source, replies, question=texts.READ_QUESTION)
+        await self._deliver(chat, replies, await self._bounded(work))
+
+    async def alt(
+        self,
+        interaction: discord.Interaction,
+        replies: InteractionReplies,
+        image: discord.Attachment | None,
+        length: int | None,
+    ) -> None:
+        """Alt text of at most the person's length; `length` alone only changes that length."""
+        if image is not None and (problem := attachment_problem(image, self.max_attachment_bytes)):
+            await replies.private(problem)
+            return
+        chat = self.chat(interaction)
+        if length is not None:
+            changed = await self.service.set_preference(chat, "alt_text_chars", str(length))
+            if changed.is_error or image is None:
+                await replies.private(changed.text)
+                return
+        await replies.defer()
+        await self._deliver(chat, replies, await self._bounded(self._alt(chat, replies, image)))
+
+    async def _alt(
+        self, chat: ChatRef, replies: InteractionReplies, image: discord.Attachment | None
+    ) -> Reply:
+        if image is not None:
+            # The core has no "keep this photo" without describing it: a brief caption stores it
+            # (and checks it), then the alt text is written for it as the current photo.
+            source = attachment_source(image, self.max_attachment_bytes)
+            stored = await self._describe(chat, source, replies, detail="brief")
+            if stored.kind is not ReplyKind.ANSWER:
+                return stored
+        return await self.service.alt_text(chat, on_queued=replies.position)
 
     async def describe_message(
         self, interaction: discord.Interaction, replies: InteractionReplies, message: discord.Message
@@ -279,9 +352,10 @@ class DiscordCommands:
         replies: Replies,
         *,
         question: str = "",
-        detail: bool = False,
+        detail: Detail | None = None,
         message_id: str | None = None,
     ) -> Reply:
+        """Download a picture and hand it to the core; `detail` None means the person's own setting."""
         if source.problem is not None:
             return Reply(source.problem, ReplyKind.ERROR)
         try:
@@ -297,7 +371,7 @@ class DiscordCommands:
             question=question or None,
             message_id=message_id,
             on_queued=replies.position,
-            detail="full" if detail else None,  # else the person's own setting
+            detail=detail,
         )
 
     async def _bounded(self, work: Awaitable[Reply]) -> Reply:

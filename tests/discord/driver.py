@@ -29,6 +29,16 @@ class Driver:
         payload = self.fake.slash_command(name, options, **kwargs)
         return payload, await self.invoke(payload)
 
+    async def autocomplete(self, name: str, options: dict, focused: str) -> list[dict]:
+        """What the bot suggests while the user types option `focused` of `/name` (type 4, answered 8)."""
+        payload = self.fake.slash_command(name, options)
+        payload["type"] = 4
+        for option in payload["data"]["options"]:
+            option["focused"] = option["name"] == focused
+        callback = await self.invoke(payload)
+        assert callback.json["type"] == 8
+        return callback.json["data"]["choices"]
+
     def button_press(self, command: dict, message: dict, custom_id: str, user: dict | None = None) -> dict:
         """A MESSAGE_COMPONENT interaction (type 3) for a button on `message`, in the command's channel."""
         payload = {

@@ -9,7 +9,8 @@ from bot import texts
 from bot.discord_commands import DESCRIBE_MENU
 from tests.discord.driver import Driver
 
-COMMANDS = {"describe", "ask", DESCRIBE_MENU, "reset", "forget", "privacy", "help"}
+COMMANDS = {"describe", "ask", "read", "alt", DESCRIBE_MENU, "reset", "forget", "privacy", "help"}
+COMMANDS |= {"settings", "detail", "voice", "language"}
 
 
 def names(commands: list[dict]) -> set[str]:
