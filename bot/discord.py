@@ -14,7 +14,7 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.config import DiscordConfig, Settings
+from bot.config import ConfigError, DiscordConfig, Settings
 from bot.discord_commands import DiscordCommands
 from bot.discord_replies import NO_MENTIONS, log_failure
 from bot.discord_sync import sync_commands
@@ -97,10 +97,10 @@ class DiscordAdapter:
         try:
             await client.login(self.config.token.get_secret_value())
         except BaseException as error:
-            if isinstance(error, discord.LoginFailure):
-                log.error("Discord refused the bot token: check discord.token (BLIPBOT_DISCORD__TOKEN)")
             await client.close()
             self.client = None
+            if isinstance(error, discord.LoginFailure):
+                raise ConfigError("invalid config value for discord.token: Discord rejected it") from None
             raise
         self._connection = asyncio.create_task(client.connect(), name="blipbot-discord-gateway")
         ready = asyncio.create_task(client.session_ready.wait())

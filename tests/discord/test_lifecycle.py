@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import discord
 import pytest
 
 from bot import texts
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.discord import DiscordAdapter, build_adapter
 from bot.service import ChatService
 from tests.discord.conftest import RecordingEngine, discord_settings
@@ -31,8 +30,9 @@ async def test_start_returns_once_the_session_is_ready_and_stop_closes_it(driver
 async def test_a_wrong_token_fails_the_start(driver: Driver, service: ChatService, tmp_path) -> None:
     adapter = build_adapter(discord_settings(driver.fake, tmp_path, token="not-the-token"), service)
     assert isinstance(adapter, DiscordAdapter)
-    with pytest.raises(discord.LoginFailure):
+    with pytest.raises(ConfigError, match=r"discord\.token"):
         await adapter.start()
+    assert adapter.client is None
 
 
 def test_no_token_means_no_adapter(service: ChatService) -> None:
