@@ -186,7 +186,7 @@ class ChatService:
             return replace(results, image_id=stored.id)
         text = alt_text(results[0].text, prefs.alt_text_chars)
         await self._record(chat_id, stored, TurnKind.CAPTION, None, text, _ms_since(started))
-        return Reply(text, ReplyKind.ANSWER, image_id=stored.id)
+        return await self._voiced(Reply(text, ReplyKind.ANSWER, image_id=stored.id), prefs)
 
     # -- conversation commands --------------------------------------------------------
 

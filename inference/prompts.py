@@ -7,6 +7,7 @@ turns of a conversation go in front as `Question: {q} Answer: {a}.`, oldest drop
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -67,8 +68,11 @@ def clean_answer(text: str, prompt: str = "") -> str:
     prompt = prompt.strip()
     if prompt and text.startswith(prompt):
         text = text[len(prompt) :].lstrip()
-    text = text.split("\n", 1)[0].strip()
-    return text or NO_ANSWER
+    text = text.split("\n", 1)[0]
+    # Control characters (and the replacement character of broken byte sequences) are read out
+    # as noise by screen readers, or not at all: drop them.
+    text = "".join(ch for ch in text if ch != "\ufffd" and unicodedata.category(ch) not in ("Cc", "Cf"))
+    return " ".join(text.split()) or NO_ANSWER
 
 
 #: The fixed follow-ups a "normal" description asks in the same batch as the caption, keyed by

@@ -95,3 +95,8 @@ def test_the_current_question_is_never_cut() -> None:
 )
 def test_clean_answer(text: str, prompt: str, expected: str) -> None:
     assert clean_answer(text, prompt) == expected
+
+
+def test_clean_answer_drops_control_characters_and_broken_bytes():
+    assert clean_answer("a\u000b red\u0006 door\ufffd  with\u200b a  knob") == "a red door with a knob"
+    assert clean_answer("\u0006\ufffd") == NO_ANSWER
