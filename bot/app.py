@@ -75,6 +75,7 @@ async def load_configured_engine(settings: Settings) -> Engine:
         device=inf.device,
         precision=inf.precision,
         caption_prefix=inf.caption_prefix,
+        embedding_cache_mb=inf.embedding_cache_mb,
     )
 
 

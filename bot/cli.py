@@ -15,7 +15,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
-from inference.model import ModelLoadError
 
 log = logging.getLogger("blipbot")
 
@@ -63,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument("--precision", choices=["fp32", "fp16", "bf16", "int8", "int4"], default="fp16")
     bench.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    bench.add_argument("--beams", type=int, default=1, help="beam width for both ways (default: greedy)")
+    bench.add_argument("--static-cache", action="store_true", help="GPU experiment: static KV cache")
+    bench.add_argument("--compile", action="store_true", help="GPU experiment: compile the vision tower")
     return parser
 
 
@@ -97,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     # The terminal commands print answers on stdout; their log shows only problems.
     console = args.command in ("describe", "chat")
     configure_logging("WARNING" if console else settings.logging.level)
+    from inference.loading import ModelLoadError  # torch is imported only once a command needs it
+
     try:
         return asyncio.run(_dispatch(args, settings))
+    except ConfigError as error:  # found while starting, e.g. a token the platform refused
+        print(f"blipbot: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     except ModelLoadError as error:
         print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -118,6 +125,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             device=args.device,
             precision=args.precision,
             json_path=args.json,
+            beams=args.beams,
+            max_batch_size=settings.inference.max_batch_size,
+            batch_wait_ms=settings.inference.batch_wait_ms,
+            embedding_cache_mb=settings.inference.embedding_cache_mb,
+            static_cache=args.static_cache,
+            compile=args.compile,
         )
     if args.command == "run":
         from bot.runner import run_bots

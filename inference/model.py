@@ -13,23 +13,41 @@ from inference.loading import PRECISIONS, ModelLoadError, read_config
 from inference.types import Engine
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
+#: What a photo's image features and key/value prefix may take, each, unless told otherwise.
+DEFAULT_EMBEDDING_CACHE_MB = 256
 
 __all__ = ["DEFAULT_MODEL", "PRECISIONS", "Blip2Engine", "BlipCaptionEngine", "ModelLoadError", "load_engine"]
 
 
 def load_engine(
-    model: str = DEFAULT_MODEL, *, device: str = "auto", precision: str = "fp32", caption_prefix: str = ""
+    model: str = DEFAULT_MODEL,
+    *,
+    device: str = "auto",
+    precision: str = "fp32",
+    caption_prefix: str = "",
+    embedding_cache_mb: float = DEFAULT_EMBEDDING_CACHE_MB,
+    static_cache: bool = False,
+    compile: bool = False,
 ) -> Engine:
     """Load `model` (a Hub id or a local directory) and wrap it in the engine for its family.
 
     `device` is "auto" (the GPU if there is one), "cpu", "cuda" or "cuda:N"; `precision` is one of
     `PRECISIONS` (int8/int4 need CUDA and bitsandbytes). `caption_prefix` is the text captions
-    start from; only BLIP v1 needs to know it, to tell captions from questions. Slow (seconds to
+    start from; only BLIP v1 needs to know it, to tell captions from questions. BLIP-2 only:
+    `embedding_cache_mb` bounds what is remembered per photo (0: nothing), `static_cache` and
+    `compile` are GPU experiments, off by default (see `Blip2Engine`). Slow (seconds to
     minutes): call it once at start-up, off the event loop. Raises `ModelLoadError`.
     """
     model_type = read_config(model).model_type
     if model_type == "blip-2":
-        return Blip2Engine.load(model, device=device, precision=precision)
+        return Blip2Engine.load(
+            model,
+            device=device,
+            precision=precision,
+            embedding_cache_mb=embedding_cache_mb,
+            static_cache=static_cache,
+            compile=compile,
+        )
     if model_type == "blip":
         return BlipCaptionEngine.load(
             model, device=device, precision=precision, caption_prefix=caption_prefix

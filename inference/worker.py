@@ -3,8 +3,10 @@
 Callers `submit` a `GenerationRequest` and get a `Ticket` (its place in line and a future).
 A single asyncio task takes waiting requests in arrival order, groups those that share
 generation options (up to `max_batch_size`, after waiting `batch_wait_ms` for a burst to
-gather) and runs one `generate_batch` in a dedicated thread, so exactly one generation is on
-the device at a time and the event loop never blocks (vLLM's async engine habit).
+gather; a lone request starts at once) and runs one `generate_batch` in a dedicated thread,
+so exactly one generation is on the device at a time and the event loop never blocks (vLLM's
+async engine habit). An engine that can prepare requests ahead (`Preparing`) gets each one on
+a second thread as it arrives, so photo preprocessing overlaps the generation in progress.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from inference.types import Engine, GenerationRequest, GenerationResult
 
@@ -59,6 +61,15 @@ class Ticket:
         if self.job.started_at is None:
             return 0.0
         return (self.job.started_at - self.job.enqueued_at) * 1000
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An engine that can do a request's host-side work (photo preprocessing) before its batch."""
+
+    overlaps_preprocessing: bool
+
+    def prepare(self, request: GenerationRequest) -> None: ...
 
 
 class InferenceQueue(Protocol):
@@ -111,6 +122,12 @@ class InferenceWorker:
         self._task: asyncio.Task[None] | None = None
         # One thread: the device never sees two generations at once, whatever the loop does.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blipbot-generate")
+        self._preparer = engine if isinstance(engine, Preparing) and engine.overlaps_preprocessing else None
+        self._prepare_executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="blipbot-prepare")
+            if self._preparer
+            else None
+        )
         self._closing = False
 
     @property
@@ -139,6 +156,8 @@ class InferenceWorker:
         finally:
             self._fail_all(WorkerStopped("the model worker has stopped"))
             self._executor.shutdown(wait=True)
+            if self._prepare_executor is not None:
+                self._prepare_executor.shutdown(wait=True, cancel_futures=True)
 
     def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket:
         """Queue a request; raises `WorkerBusy` when the queue is full."""
@@ -151,6 +170,8 @@ class InferenceWorker:
         ahead = len(self._pending) + len(self._running)
         self._pending.append(job)
         self._wakeup.set()
+        if self._prepare_executor is not None:
+            self._prepare_executor.submit(self._prepare, request)
         return Ticket(job=job, ahead=ahead)
 
     def ahead_of(self, ticket: Ticket) -> int:
@@ -170,8 +191,7 @@ class InferenceWorker:
         try:
             while True:
                 await self._wait_for_work()
-                if self.batch_wait_s and len(self._pending) < self.max_batch_size:
-                    await asyncio.sleep(self.batch_wait_s)  # let a burst gather
+                await self._gather_burst()
                 self._drop_cancelled()
                 batch = collate(self._pending, self.max_batch_size)
                 if not batch:
@@ -185,6 +205,21 @@ class InferenceWorker:
             log.exception("inference worker died")
             self._fail_all(WorkerStopped(f"the model worker died: {type(error).__name__}"))
             raise
+
+    async def _gather_burst(self) -> None:
+        """Give a burst `batch_wait_ms` to gather; start a lone request at once.
+
+        A burst shows itself by a second request right behind the first (submitted in the same
+        turn of the event loop); a request alone would only pay the wait in latency, and requests
+        arriving while a batch generates gather in the queue anyway.
+        """
+        if not self.batch_wait_s or len(self._pending) >= self.max_batch_size:
+            return
+        if len(self._pending) == 1:
+            await asyncio.sleep(0)  # let callers already scheduled in this turn submit theirs
+            if len(self._pending) == 1:
+                return
+        await asyncio.sleep(self.batch_wait_s)
 
     async def _wait_for_work(self) -> None:
         while not self._pending:
@@ -234,6 +269,13 @@ class InferenceWorker:
         else:
             if not job.future.done():
                 job.future.set_result(result)
+
+    def _prepare(self, request: GenerationRequest) -> None:
+        assert self._preparer is not None
+        try:
+            self._preparer.prepare(request)
+        except Exception:  # not the user's answer: generate_batch redoes the work and reports the error
+            log.debug("preparing a request failed; its batch will do the work", exc_info=True)
 
     def _fail_all(self, error: Exception) -> None:
         for job in [*self._running, *self._pending]:

@@ -1,7 +1,6 @@
 """Detail levels, reading text, alt text, honest wording, voice and per-user settings, via the core."""
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from bot import texts
 from bot.service import ChatService, ServiceOptions
@@ -11,34 +10,10 @@ from bot.wording import NOT_SURE_PREFIX, alt_text, weave
 from inference.ocr import installed_languages
 from inference.prompts import DETAIL_QUESTIONS
 from inference.worker import InferenceWorker
-from storage import Store
 from tests.core import photos
-from tests.fakes.engine import FakeEngine
 
 ALICE = ChatRef("test", "chat-a", "alice")
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 needs_tesseract = pytest.mark.skipif(not installed_languages(), reason="tesseract-ocr is not installed")
-
-
-def sign_photo(*lines: str) -> bytes:
-    font = ImageFont.truetype(FONT, 48)
-    image = Image.new("RGB", (900, 120 * len(lines) + 60), "white")
-    draw = ImageDraw.Draw(image)
-    for n, line in enumerate(lines):
-        draw.text((40, 40 + n * 120), line, fill="black", font=font)
-    return photos.encode(image, "PNG")
-
-
-@pytest.fixture
-async def store(tmp_path):
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/blipbot.sqlite3")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def engine():
-    return FakeEngine()
 
 
 @pytest.fixture
@@ -73,7 +48,7 @@ async def test_normal_asks_the_detail_questions_in_the_same_batch_and_weaves_the
 async def test_full_adds_the_text_that_ocr_read(service, engine):
     await service.set_preference(ALICE, "detail", "full")
     engine.enqueue("a sign on a wall", "0", "a street", "a white sign", "yes")
-    reply = await service.describe_photo(ALICE, sign_photo("NO PARKING", "Tow away zone"))
+    reply = await service.describe_photo(ALICE, photos.sign("NO PARKING", "Tow away zone"))
     assert len(engine.requests) == 5, "OCR does not go through the model queue"
     assert "The text reads: NO PARKING" in reply.text
     assert "Tow away zone" in reply.text
@@ -92,7 +67,7 @@ async def test_full_never_claims_text_that_ocr_did_not_find(service, engine):
 @pytest.mark.parametrize("ask", ["/read", "what does it say?", "Read this for me", "What is written on it?"])
 async def test_reading_text_uses_ocr_not_the_model(service, engine, ask):
     await service.set_preference(ALICE, "detail", "brief")
-    await service.describe_photo(ALICE, sign_photo("PHARMACY", "Open daily"))
+    await service.describe_photo(ALICE, photos.sign("PHARMACY", "Open daily"))
     before = len(engine.requests)
     reply = await (service.read_text(ALICE) if ask == "/read" else service.ask(ALICE, ask))
     assert reply.text.startswith("The text reads:")

@@ -21,18 +21,6 @@ BOB = ChatRef("test", "chat-b", "bob")
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/blipbot.sqlite3")
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-def engine():
-    return FakeEngine()
-
-
-@pytest.fixture
 async def service(store, engine):
     worker = InferenceWorker(engine, queue_size=8, max_batch_size=4, batch_wait_ms=0)
     await worker.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from bot import texts
 from bot.discord_commands import chat_ref
@@ -15,18 +14,7 @@ from tests.core import photos
 from tests.discord.conftest import OCR_TEXT, RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 LONG_CAPTION = "a man in a yellow raincoat walking a small brown dog along a wet cobbled street at night " * 2
-
-
-def sign(*lines: str) -> bytes:
-    """A white sign with black words, as a PNG (what a phone photo of a notice boils down to)."""
-    font = ImageFont.truetype(FONT, 48)
-    image = Image.new("RGB", (900, 120 * len(lines) + 60), "white")
-    draw = ImageDraw.Draw(image)
-    for n, line in enumerate(lines):
-        draw.text((40, 40 + n * 120), line, fill="black", font=font)
-    return photos.encode(image, "PNG")
 
 
 async def described(driver: Driver, seed: int = 0) -> None:
@@ -55,7 +43,7 @@ async def test_read_with_an_image_reads_its_words_with_real_ocr_and_makes_it_cur
 ) -> None:
     monkeypatch.setattr(service, "ocr", read_text)
     fake = driver.fake
-    picture = fake.add_attachment(sign("NO PARKING"), "sign.png", "image/png", width=900, height=180)
+    picture = fake.add_attachment(photos.sign("NO PARKING"), "sign.png", "image/png", width=900, height=180)
     payload, callback = await driver.command("read", {"image": picture})
     assert callback.json["type"] == 5
     answer = (await driver.followup(payload)).json["content"]
@@ -68,7 +56,7 @@ async def test_read_with_an_image_reads_its_words_with_real_ocr_and_makes_it_cur
     assert await service.has_photo_for(alice, driver.sent_message(answer)["id"])
     ask, _ = await driver.command("ask", {"question": "what colour is it?"})
     await driver.followup(ask)
-    assert engine.requests[0].image_key == hashlib.sha256(sign("NO PARKING")).hexdigest()
+    assert engine.requests[0].image_key == hashlib.sha256(photos.sign("NO PARKING")).hexdigest()
 
 
 async def test_read_before_any_picture_asks_for_one_privately(driver: Driver, adapter) -> None:

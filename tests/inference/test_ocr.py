@@ -1,23 +1,14 @@
 """OCR on pictures rendered here with a real font; Tesseract is a system package (scripts/setup)."""
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from inference.ocr import OcrUnavailable, installed_languages, join_lines, read_text
+from tests.core.photos import sign_image
 
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 SIGN = ["PHARMACY OPEN DAILY", "Closed on Sunday from noon", "Exit through the blue door"]
 
 pytestmark = pytest.mark.skipif(not installed_languages(), reason="tesseract-ocr is not installed")
-
-
-def render(lines: list[str], size: int = 40) -> Image.Image:
-    font = ImageFont.truetype(FONT, size)
-    image = Image.new("RGB", (size * 22, size * (2 * len(lines) + 1)), "white")
-    draw = ImageDraw.Draw(image)
-    for n, line in enumerate(lines):
-        draw.text((size, size // 2 + n * size * 2), line, fill="black", font=font)
-    return image
 
 
 def recognised_share(found: str, expected: list[str]) -> float:
@@ -27,7 +18,7 @@ def recognised_share(found: str, expected: list[str]) -> float:
 
 
 def test_the_words_of_a_rendered_sign_are_read_in_order():
-    result = read_text(render(SIGN))
+    result = read_text(sign_image(SIGN, 40))
     assert recognised_share(result.text, SIGN) >= 0.9
     assert result.text.index("PHARMACY") < result.text.index("Sunday") < result.text.index("door")
     assert result.confidence is not None and result.confidence > 60
@@ -35,12 +26,12 @@ def test_the_words_of_a_rendered_sign_are_read_in_order():
 
 @pytest.mark.parametrize("degrees", [90, 180, 270])
 def test_a_rotated_sign_is_turned_upright_first(degrees):
-    result = read_text(render(SIGN).rotate(degrees, expand=True, fillcolor="white"))
+    result = read_text(sign_image(SIGN, 40).rotate(degrees, expand=True, fillcolor="white"))
     assert recognised_share(result.text, SIGN) >= 0.9
 
 
 def test_small_text_is_upscaled_and_read():
-    result = read_text(render(["Best before 12 March"], size=14))
+    result = read_text(sign_image(["Best before 12 March"], 14))
     assert recognised_share(result.text, ["Best before 12 March"]) >= 0.75
 
 
@@ -53,7 +44,7 @@ def test_a_photo_without_text_finds_none():
 
 def test_a_language_that_is_not_installed_is_refused():
     with pytest.raises(OcrUnavailable, match="not installed"):
-        read_text(render(["hello"]), language="xyz")
+        read_text(sign_image(["hello"]), language="xyz")
 
 
 def test_lines_are_joined_the_way_they_are_read():

@@ -156,3 +156,71 @@ async def test_if_the_worker_dies_every_waiter_gets_an_error():
         worker.submit(request("after"))
     with pytest.raises(DeviceLost):
         await worker.stop()
+
+
+class PreparingEngine(FakeEngine):
+    """A fake that can prepare requests ahead; preparing "bad" ones raises."""
+
+    overlaps_preprocessing = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.prepared: list[str] = []
+
+    def prepare(self, request: GenerationRequest) -> None:
+        if "bad" in request.prompt:
+            raise ValueError("cannot preprocess")
+        self.prepared.append(request.prompt)
+
+
+async def test_requests_are_prepared_on_arrival_while_a_batch_generates():
+    engine = PreparingEngine(delay_s=0.1)
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    try:
+        first = worker.submit(request("first"))
+        await asyncio.sleep(0.03)  # "first" is generating now
+        later = [worker.submit(request(p)) for p in ("second", "bad third")]
+        await asyncio.sleep(0.03)
+        assert engine.prepared == ["first", "second"], "prepared before their batch, during another"
+        assert engine.prompts == ["first"]
+        results = await asyncio.gather(first.result(), *(t.result() for t in later))
+    finally:
+        await worker.stop()
+    assert [r.text for r in results] == ["answer to 'first'", "answer to 'second'", "answer to 'bad third'"]
+
+
+async def test_an_engine_that_does_not_overlap_is_not_asked_to_prepare():
+    engine = PreparingEngine()
+    engine.overlaps_preprocessing = False
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=4, batch_wait_ms=0)
+    await worker.start()
+    try:
+        await worker.submit(request("one")).result()
+    finally:
+        await worker.stop()
+    assert engine.prepared == []
+
+
+async def test_a_lone_request_does_not_wait_for_a_burst():
+    engine = FakeEngine()
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=8, batch_wait_ms=1000)
+    await worker.start()
+    try:
+        await asyncio.wait_for(worker.submit(request("alone")).result(), timeout=0.5)
+    finally:
+        await worker.stop()
+
+
+async def test_a_burst_waits_batch_wait_ms_for_the_rest_of_it():
+    engine = FakeEngine()
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=8, batch_wait_ms=100)
+    await worker.start()
+    try:
+        tickets = [worker.submit(request("first")), worker.submit(request("second"))]
+        await asyncio.sleep(0.03)  # still within the burst's wait
+        tickets.append(worker.submit(request("third")))
+        await asyncio.gather(*(t.result() for t in tickets))
+    finally:
+        await worker.stop()
+    assert [len(batch) for batch in engine.batches] == [3]
