@@ -12,6 +12,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import Settings
 from bot.preferences import Preferences
 from bot.service import ChatService, ServiceOptions
@@ -24,6 +26,20 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 
+class StartupError(Exception):
+    """Something outside blipbot (database, network) stopped it from starting; said in one line."""
+
+
+def short_reason(error: BaseException, *secrets: str) -> str:
+    """The error's first line, without any of `secrets`, for a one-line message to the operator."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "**********")
+    return text[:300]
+
+
 def service_options(settings: Settings) -> ServiceOptions:
     """The core's knobs, read from the validated config."""
     inf = settings.inference
@@ -33,6 +49,7 @@ def service_options(settings: Settings) -> ServiceOptions:
         "length_penalty": inf.length_penalty,
         "use_nucleus_sampling": inf.use_nucleus_sampling,
         "temperature": inf.temperature,
+        "min_new_tokens": inf.min_new_tokens,
     }
     return ServiceOptions(
         caption_options=GenerationOptions(
@@ -88,7 +105,10 @@ async def running_service(
     On exit the worker finishes the requests already queued before the store closes, so no
     answer is lost or half-written.
     """
-    store = await Store.open(settings.storage.url)
+    try:
+        store = await Store.open(settings.storage.url)
+    except (OSError, SQLAlchemyError) as error:
+        raise StartupError(f"cannot open the database in storage.url: {short_reason(error)}") from None
     worker: InferenceWorker | None = None
     retention_task: asyncio.Task[None] | None = None
     try:
@@ -103,6 +123,7 @@ async def running_service(
         )
         await worker.start()
         service = ChatService(store, worker, engine, service_options(settings), speaker=speaker(settings))
+        await service.purge_expired()  # also for the terminal commands, which run no periodic task
         if retention:
             interval_s = settings.storage.purge_interval_hours * 3600
             retention_task = asyncio.create_task(service.run_retention(interval_s), name="blipbot-retention")

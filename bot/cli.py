@@ -75,11 +75,10 @@ def configure_logging(level: str) -> None:
     # httpx logs every request URL, and Telegram URLs contain the bot token.
     for noisy in ("httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # discord.py's DEBUG lines carry raw gateway events and webhook URLs with interaction tokens.
+    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     # Progress bars of weight loading are noise in a service log and in `describe`'s output.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     # The terminal commands print answers on stdout; their log shows only problems.
     console = args.command in ("describe", "chat")
-    configure_logging("WARNING" if console else settings.logging.level)
+    configure_logging("ERROR" if console else settings.logging.level)
+    from bot.app import StartupError
     from inference.loading import ModelLoadError  # torch is imported only once a command needs it
 
     try:
@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:  # found while starting, e.g. a token the platform refused
         print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except StartupError as error:
+        print(f"blipbot: {error}", file=sys.stderr)
+        return EXIT_ERROR
     except ModelLoadError as error:
         print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -142,9 +145,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot import console
     from bot.app import running_service
+    from bot.images import ImageError, prepare_image
 
-    if not args.image.is_file():
-        print(f"blipbot: cannot read {args.image}: no such file", file=sys.stderr)
+    # The photo is checked before the model loads: a bad file should not cost a model download.
+    try:
+        data = console.read_photo(args.image)
+        await asyncio.to_thread(
+            prepare_image,
+            data,
+            max_bytes=settings.limits.max_image_bytes,
+            max_pixels=settings.limits.max_image_pixels,
+        )
+    except console.PhotoFileError as error:
+        print(f"blipbot: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImageError as error:
+        print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_ERROR
     async with running_service(settings, retention=False) as service:
         try:

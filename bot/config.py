@@ -16,6 +16,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -42,6 +43,7 @@ class InferenceConfig(Section):
     caption_max_new_tokens: int = Field(default=30, ge=1)
     answer_beams: int = Field(default=5, ge=1)
     answer_max_new_tokens: int = Field(default=10, ge=1)
+    min_new_tokens: int = Field(default=1, ge=0)
     repetition_penalty: float = Field(default=1.5, gt=0)
     length_penalty: float = 1.0
     use_nucleus_sampling: bool = False
@@ -50,6 +52,22 @@ class InferenceConfig(Section):
 
 class StorageConfig(Section):
     url: str = "sqlite+aiosqlite:///data/blipbot.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """SQLite or PostgreSQL, checked at start rather than at the first query."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("not a database URL, e.g. sqlite+aiosqlite:///data/blipbot.sqlite3") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("only sqlite and postgresql databases are supported")
+        return value
+
     retention_days: int = Field(default=30, ge=1)
     purge_interval_hours: float = Field(default=6.0, gt=0)
 
@@ -155,11 +173,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         path = DEFAULT_CONFIG_PATH
     if path is not None:
         try:
-            yaml.safe_load(path.read_text(encoding="utf-8"))
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
             raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+        except OSError as error:
+            raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+        if document is not None and not isinstance(document, dict):
+            raise ConfigError(f"config file {path} must hold sections such as 'inference:', not a list")
 
     class _FileSettings(Settings):
         model_config = SettingsConfigDict(yaml_file=path)
@@ -168,13 +190,19 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         return _FileSettings(**overrides)
     except ValidationError as error:
         raise ConfigError(_describe_validation_error(error)) from None
+    except SettingsError as error:  # e.g. a list key set from the environment that is not JSON
+        name = str(error).split('"')[1] if str(error).count('"') >= 2 else "an environment variable"
+        example = "BLIPBOT_TELEGRAM__ALLOWED_CHATS='[1, 2]'"
+        raise ConfigError(
+            f"invalid config value for {name} in the environment: lists are written in JSON, e.g. {example}"
+        ) from None
 
 
 def _describe_validation_error(error: ValidationError) -> str:
     """The first problem as 'key: message', without echoing the (possibly secret) value."""
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "config"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     more = error.error_count() - 1

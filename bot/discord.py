@@ -1,8 +1,9 @@
 """The Discord adapter: a discord.py client whose slash commands and menus call the shared core.
 
-`build_adapter` is found by `blipbot run` and returns None unless `discord.token` is set. `start`
-logs in, registers the commands when they changed and returns once the gateway session is READY;
-`stop` lets the answers being worked on finish, then closes the connection. Reconnects are discord.py's.
+`blipbot run` finds `is_configured` and `build_adapter`; both go by whether `discord.token` is set.
+`start` logs in, registers the commands when they changed and returns once the gateway session is
+READY; `stop` lets the answers being worked on finish, then closes the connection. Reconnects are
+discord.py's.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ READY_TIMEOUT_S = 60.0
 CLOSE_TIMEOUT_S = 10.0
 
 
+def is_configured(settings: Settings) -> bool:
+    """Whether Discord is to be started; `blipbot run` asks before it loads the model."""
+    return settings.discord.token is not None
+
+
 def build_adapter(settings: Settings, service: ChatService) -> DiscordAdapter | None:
-    if settings.discord.token is None:
+    if not is_configured(settings):
         return None
     timeout_s = settings.inference.request_timeout_s + ANSWER_TIMEOUT_MARGIN_S
     return DiscordAdapter(settings.discord, service, answer_timeout_s=timeout_s)

@@ -25,9 +25,11 @@ from bot.discord_replies import (
     MessageReplies,
     attachment_problem,
     attachment_source,
+    describe_error,
     is_image,
     log_failure,
     message_sources,
+    without_secrets,
 )
 from bot.discord_settings import SettingsCommands
 from bot.preferences import ALT_TEXT_RANGE, Detail
@@ -243,12 +245,13 @@ class DiscordCommands:
         self, chat: ChatRef, replies: InteractionReplies, image: discord.Attachment | None
     ) -> Reply:
         if image is not None:
-            # The core has no "keep this photo" without describing it: a brief caption stores it
-            # (and checks it), then the alt text is written for it as the current photo.
-            source = attachment_source(image, self.max_attachment_bytes)
-            stored = await self._describe(chat, source, replies, detail="brief")
-            if stored.kind is not ReplyKind.ANSWER:
-                return stored
+            # Kept (and checked) as the current photo without a description: one model pass, the alt text.
+            data = await self._download(attachment_source(image, self.max_attachment_bytes))
+            if isinstance(data, Reply):
+                return data
+            refused = await self.service.add_photo(chat, data)
+            if refused is not None:
+                return refused
         return await self.service.alt_text(chat, on_queued=replies.position)
 
     async def describe_message(
@@ -356,15 +359,9 @@ class DiscordCommands:
         message_id: str | None = None,
     ) -> Reply:
         """Download a picture and hand it to the core; `detail` None means the person's own setting."""
-        if source.problem is not None:
-            return Reply(source.problem, ReplyKind.ERROR)
-        try:
-            data = await source.download()
-        except ImageTooLarge as error:
-            return Reply(str(error), ReplyKind.ERROR)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("could not download %s: %s", source.name, type(error).__name__)
-            return Reply(texts.DOWNLOAD_FAILED, ReplyKind.ERROR)
+        data = await self._download(source)
+        if isinstance(data, Reply):
+            return data
         return await self.service.describe_photo(
             chat,
             data,
@@ -373,6 +370,19 @@ class DiscordCommands:
             on_queued=replies.position,
             detail=detail,
         )
+
+    @staticmethod
+    async def _download(source: ImageSource) -> bytes | Reply:
+        """The picture's bytes, or the Reply that says why they could not be had."""
+        if source.problem is not None:
+            return Reply(source.problem, ReplyKind.ERROR)
+        try:
+            return await source.download()
+        except ImageTooLarge as error:
+            return Reply(str(error), ReplyKind.ERROR)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("could not download %s: %s", source.name, type(error).__name__)
+            return Reply(texts.DOWNLOAD_FAILED, ReplyKind.ERROR)
 
     async def _bounded(self, work: Awaitable[Reply]) -> Reply:
         """The reply, or an apology once the answer timeout (a little over the model's) has passed."""
@@ -409,4 +419,5 @@ class DiscordCommands:
         try:
             await replies.private(texts.FAILED)
         except discord.HTTPException as failure:
-            log.warning("could not tell the user that the command failed: %s", failure)
+            reason = without_secrets(describe_error(failure), interaction.token)
+            log.warning("could not tell the user that the command failed: %s", reason)

@@ -126,11 +126,18 @@ class InteractionReplies:
         self._original = _Original.THINKING
 
     async def position(self, place: int) -> None:
-        """Show the place in line in the thinking message, until an answer has been sent."""
+        """Show the place in line in the thinking message, until an answer has been sent.
+
+        A failed edit is logged here, token blanked, rather than raised: the answer still comes.
+        """
         if self._original in (_Original.THINKING, _Original.POSITION):
-            await self.interaction.edit_original_response(
-                content=texts.place_in_line(place), allowed_mentions=NO_MENTIONS
-            )
+            try:
+                await self.interaction.edit_original_response(
+                    content=texts.place_in_line(place), allowed_mentions=NO_MENTIONS
+                )
+            except discord.HTTPException as error:
+                self._log_unsent("the place in line", error)
+                return
             self._original = _Original.POSITION
 
     async def public(self, text: str) -> list[int]:
@@ -167,11 +174,17 @@ class InteractionReplies:
             # A follow-up to a public thinking message would be public too: take that message away first.
             try:
                 await self.interaction.delete_original_response()
-            except discord.HTTPException:
-                log.debug("could not delete the thinking message", exc_info=True)
+            except discord.HTTPException as error:
+                self._log_unsent("the deletion of the thinking message", error)
             self._original = _Original.DELETED
         for chunk in chunks:
             await self.interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    def _log_unsent(self, what: str, error: BaseException) -> None:
+        # Interaction calls go to webhook URLs that contain the token: keep it out of the log.
+        log.warning(
+            "could not send %s: %s", what, without_secrets(describe_error(error), self.interaction.token)
+        )
 
 
 class MessageReplies:
@@ -201,10 +214,19 @@ class MessageReplies:
         return sent.id
 
 
+def without_secrets(text: str, *secrets: str) -> str:
+    """`text` with every secret (an interaction's token, in webhook URLs) replaced by "[token]"."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[token]")
+    return text
+
+
+def describe_error(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
 def log_failure(what: str, error: BaseException, *secrets: str) -> None:
     """Log a failure with its traceback, with tokens (in webhook URLs of HTTP errors) blanked out."""
     report = "".join(traceback.format_exception(error)).rstrip()
-    for secret in secrets:
-        if secret:
-            report = report.replace(secret, "[token]")
-    log.error("%s failed:\n%s", what, report)
+    log.error("%s failed:\n%s", what, without_secrets(report, *secrets))

@@ -10,12 +10,14 @@ beside it, and words the answer for a screen reader. Whatever goes wrong becomes
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from PIL import Image
 
@@ -45,15 +47,17 @@ from inference.types import (
     GenerationResult,
 )
 from inference.worker import InferenceQueue, Ticket, WorkerBusy, WorkerStopped
-from storage import Store, StoredImage, TurnKind
+from storage import NotFoundError, Store, StoredImage, TurnKind
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 OCR_MODEL_NAME = "tesseract"
 #: Questions that mean "read the text to me": answered by OCR, not by the model's guess.
 READ_REQUEST = re.compile(
-    r"^\s*(please\s+)?(read\b|what\s+does\s+(it|this|that|the\s+\w+)\s+say|what('s|\s+is)\s+written"
-    r"|what\s+is\s+the\s+text|what\s+text)",
+    r"^\s*(please\s+)?(read\b|what\s+does\s+(it|this|that|the\s+\w+)\s+say\b|what('s|\s+is)\s+written\b"
+    r"|what\s+is\s+the\s+text\b|what\s+text\b)",
     re.IGNORECASE,
 )
 
@@ -72,6 +76,28 @@ class ServiceOptions:
     retention_days: int = 30
     preferences: Preferences = field(default_factory=Preferences)
     low_confidence_logprob: float = -1.2
+
+
+def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Reply]]:
+    """Turn an unexpected failure of a user action into a short apology, logged with its chat.
+
+    The promise of the core: nothing a user sends (or does at the same moment, such as /forget
+    while a photo is being described) raises out of it.
+    """
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Reply:
+        try:
+            return await method(*args, **kwargs)
+        except NotFoundError:  # the photo or chat was deleted meanwhile (/forget, retention)
+            return Reply(texts.PHOTO_GONE, ReplyKind.INFO)
+        except Exception:
+            chat = args[1] if len(args) > 1 else None
+            where = f"platform={chat.platform} chat={chat.chat_id}" if isinstance(chat, ChatRef) else ""
+            log.exception("%s failed %s", method.__name__, where)
+            return Reply(texts.FAILED, ReplyKind.ERROR)
+
+    return guarded
 
 
 class ChatService:
@@ -99,6 +125,7 @@ class ChatService:
 
     # -- photos and questions ---------------------------------------------------------
 
+    @replies_on_failure
     async def describe_photo(
         self,
         chat: ChatRef,
@@ -110,17 +137,10 @@ class ChatService:
         detail: Detail | None = None,
     ) -> Reply:
         """A photo arrived, perhaps with a question as its caption; `detail` overrides the user's."""
-        rate_key = (chat.platform, chat.user_id)
-        if not self.rate_limiter.allow(rate_key):
-            return Reply(texts.rate_limited(self.rate_limiter.retry_after_s(rate_key)), ReplyKind.ERROR)
-        try:
-            prepared = await asyncio.to_thread(self._prepare, data)
-        except ImageError as error:
-            return Reply(str(error), ReplyKind.ERROR)
-        chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
-        stored = await self.store.add_image(chat_id, data, prepared.mime, prepared.width, prepared.height)
-        if message_id is not None:
-            await self.store.link_message(chat_id, message_id, stored.id)
+        accepted = await self._accept(chat, data, message_id)
+        if isinstance(accepted, Reply):
+            return accepted
+        chat_id, stored, prepared = accepted
         question = (question or "").strip()
         prefs = await self.preferences(chat)
         if question and READ_REQUEST.match(question):
@@ -131,6 +151,17 @@ class ChatService:
             reply = await self._describe(chat, chat_id, stored, prepared, detail or prefs.detail, on_queued)
         return await self._voiced(reply, prefs)
 
+    @replies_on_failure
+    async def add_photo(self, chat: ChatRef, data: bytes, *, message_id: str | None = None) -> Reply | None:
+        """Validate and keep a photo as the chat's current one without describing it.
+
+        For commands that bring their own picture (/alt with an image, say): None when the photo
+        was stored, else the Reply saying why not.
+        """
+        accepted = await self._accept(chat, data, message_id)
+        return accepted if isinstance(accepted, Reply) else None
+
+    @replies_on_failure
     async def ask(
         self,
         chat: ChatRef,
@@ -152,6 +183,7 @@ class ChatService:
         reply = await self._answer(chat, chat_id, stored, prepared, question, on_queued)
         return await self._voiced(reply, await self.preferences(chat))
 
+    @replies_on_failure
     async def describe_again(self, chat: ChatRef, *, on_queued: QueueCallback | None = None) -> Reply:
         """/describe: the current photo again, at full detail (text read out included)."""
         found = await self._current_photo(chat, None)
@@ -161,6 +193,7 @@ class ChatService:
         reply = await self._describe(chat, chat_id, stored, prepared, "full", on_queued)
         return await self._voiced(reply, await self.preferences(chat))
 
+    @replies_on_failure
     async def read_text(self, chat: ChatRef, *, about_message_id: str | None = None) -> Reply:
         """/read: the text in the current photo, read by OCR (never guessed by the model)."""
         found = await self._current_photo(chat, about_message_id)
@@ -170,6 +203,7 @@ class ChatService:
         prefs = await self.preferences(chat)
         return await self._voiced(await self._read(chat_id, stored, prepared, prefs), prefs)
 
+    @replies_on_failure
     async def alt_text(
         self, chat: ChatRef, *, about_message_id: str | None = None, on_queued: QueueCallback | None = None
     ) -> Reply:
@@ -200,11 +234,13 @@ class ChatService:
         chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
         return await self.store.image_for_message(chat_id, message_id) is not None
 
+    @replies_on_failure
     async def reset(self, chat: ChatRef) -> Reply:
         chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
         await self.store.reset(chat_id)
         return Reply(texts.RESET_DONE, ReplyKind.INFO)
 
+    @replies_on_failure
     async def forget(self, chat: ChatRef) -> Reply:
         """Delete the chat's photos, turns and links, and this user's settings."""
         chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
@@ -224,9 +260,11 @@ class ChatService:
         stored = await self.store.user_settings(chat.platform, chat.user_id)
         return self.options.preferences.merged(stored)
 
+    @replies_on_failure
     async def show_settings(self, chat: ChatRef) -> Reply:
         return Reply(texts.settings_summary(await self.preferences(chat)), ReplyKind.INFO)
 
+    @replies_on_failure
     async def set_preference(self, chat: ChatRef, name: str, value: str) -> Reply:
         """/detail, /voice, /language, /alt N: validate what the person typed and store it."""
         try:
@@ -276,6 +314,23 @@ class ChatService:
             data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels
         )
 
+    async def _accept(
+        self, chat: ChatRef, data: bytes, message_id: str | None
+    ) -> tuple[int, StoredImage, PreparedImage] | Reply:
+        """Rate-limit, validate and store an uploaded photo as the chat's current one."""
+        rate_key = (chat.platform, chat.user_id)
+        if not self.rate_limiter.allow(rate_key):
+            return Reply(texts.rate_limited(self.rate_limiter.retry_after_s(rate_key)), ReplyKind.ERROR)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, data)
+        except ImageError as error:
+            return Reply(str(error), ReplyKind.ERROR)
+        chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
+        stored = await self.store.add_image(chat_id, data, prepared.mime, prepared.width, prepared.height)
+        if message_id is not None:
+            await self.store.link_message(chat_id, message_id, stored.id)
+        return chat_id, stored, prepared
+
     async def _current_photo(
         self, chat: ChatRef, about_message_id: str | None
     ) -> tuple[int, StoredImage, PreparedImage] | Reply:
@@ -317,7 +372,7 @@ class ChatService:
     ) -> Reply:
         """Brief: the caption. Normal: caption plus the detail questions, one batch. Full: plus OCR."""
         prompts = {"caption": caption_prompt(self.options.caption_prefix)}
-        if detail != "brief":
+        if detail != "brief" and self.engine.can_answer_questions:  # a caption-only model: caption + OCR
             prompts.update(detail_prompts())
         prefs = await self.preferences(chat)
         ocr_task = None
@@ -331,7 +386,7 @@ class ChatService:
             return replace(results, image_id=stored.id)
         caption = results[0]
         unsure = is_unsure(caption.mean_logprob, self.options.low_confidence_logprob)
-        if detail == "brief":
+        if detail == "brief" or (len(results) == 1 and ocr_result is None):
             text = hedge(caption.text, unsure)
         else:
             answers = {key: result.text for key, result in zip(list(prompts)[1:], results[1:], strict=True)}

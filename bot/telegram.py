@@ -1,8 +1,9 @@
 """The Telegram adapter: python-telegram-bot's `Application` on the shared event loop, over the core.
 
-`build_adapter` is what the runner discovers. `start` drives PTB's manual lifecycle (initialize,
-start, then long polling or a webhook) so Telegram shares the loop with the other platforms;
-`stop` stops fetching, lets answers in flight finish (the worker is still running), then shuts down.
+`is_configured` and `build_adapter` are what the runner discovers. `start` drives PTB's manual
+lifecycle (initialize, start, then long polling or a webhook) so Telegram shares the loop with the
+other platforms; `stop` stops fetching, lets answers in flight finish (the worker is still
+running), then shuts down.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ _OTHER_MEDIA = (
     | filters.AUDIO
     | filters.VIDEO_NOTE
 )
+
+
+def is_configured(settings: Settings) -> bool:
+    """Whether Telegram is to run (telegram.token is set); checked before the model loads."""
+    return settings.telegram.token is not None
 
 
 def build_adapter(settings: Settings, service: ChatService) -> TelegramAdapter | None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_MESSAGE_CHARS = MessageLimit.MAX_TEXT_LENGTH  # 4096
+MAX_CAPTION_CHARS = MessageLimit.CAPTION_LENGTH  # 1024
 TYPING_REFRESH_SECONDS = 4.0  # Telegram shows "typing" for 5 s or until the bot's next message
 SEND_ATTEMPTS = 4
 SEND_BACKOFF_SECONDS = 0.5  # doubled after each network failure
@@ -83,6 +84,19 @@ async def send_text(
             chat_id, text, reply_parameters=reply, message_thread_id=thread_id, reply_markup=keyboard
         )
     )
+
+
+def voice_caption(text: str) -> str | None:
+    """A voice note's caption: its words, at most MAX_CAPTION_CHARS, cut at a word end (None if empty).
+
+    Cut at the last word end that fits, not at a sentence end as `split_text` prefers: an answer
+    without full stops would otherwise keep only its first clause ("I'm not sure,").
+    """
+    text = text.strip()
+    if len(text) <= MAX_CAPTION_CHARS:
+        return text or None
+    cut = max(text.rfind(space, 0, MAX_CAPTION_CHARS + 1) for space in (" ", "\n"))
+    return text[: cut if cut > 0 else MAX_CAPTION_CHARS].rstrip()
 
 
 class Responder:
@@ -141,14 +155,19 @@ class Responder:
                 await self._service.link_reply(self._chat, str(message.message_id), reply.image_id)
 
     async def _send_voice_notes(self, notes: tuple[VoiceNote, ...]) -> list[Message]:
-        """The answer spoken, after its text; a failed note is logged, the text is already there."""
+        """The answer spoken, after its text; a failed note is logged, the text is already there.
+
+        Each note carries the words it speaks as its caption (plain text, cut at a word end to
+        Telegram's caption limit), so the note still makes sense when forwarded on its own.
+        """
         sent: list[Message] = []
         for note in notes:
+            caption = voice_caption(note.text)
             try:
                 sent.append(
                     await retrying(
-                        lambda note=note: self._bot.send_voice(
-                            self._chat_id, note.ogg_opus, message_thread_id=self._thread_id
+                        lambda note=note, caption=caption: self._bot.send_voice(
+                            self._chat_id, note.ogg_opus, caption=caption, message_thread_id=self._thread_id
                         )
                     )
                 )

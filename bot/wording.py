@@ -15,13 +15,18 @@ NOT_SURE_PREFIX = "I'm not sure, but"
 _NO_WORDS = {"no", "none", "nobody", "nothing", "zero", "0", "no one", "not", "there is no"}
 _COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10}  # fmt: skip
+# "one" stays a word: it is as often a pronoun ("the red one") as a count.
+_NUMBER_WORD = re.compile(r"\b(two|three|four|five|six|seven|eight|nine|ten)\b", re.IGNORECASE)
 _STOP_WORDS = {"a", "an", "the", "of", "in", "on", "and", "with", "is", "are", "it", "there", "this", "to",
                "at", "its", "some", "picture", "photo", "image"}  # fmt: skip
 
 
 def sentence(text: str) -> str:
-    """Capitalised, ending in a full stop, so a screen reader pauses where a reader would."""
-    text = text.strip()
+    """Capitalised, ending in a full stop, so a screen reader pauses where a reader would.
+
+    Counts are written as digits ("two cups" -> "2 cups"): shorter to hear, easier to scan.
+    """
+    text = _NUMBER_WORD.sub(lambda m: str(_COUNT_WORDS[m.group(0).lower()]), text.strip())
     if not text:
         return text
     text = text[0].upper() + text[1:]
@@ -77,7 +82,10 @@ def weave(caption: str, answers: dict[str, str], *, read_text: str | None = None
 
 def alt_text(text: str, limit: int) -> str:
     """At most `limit` characters, ending at a word boundary, never mid-word."""
-    text = re.sub(r"\s+", " ", sentence(text))
+    whole = re.sub(r"\s+", " ", sentence(text))
+    if len(whole) <= limit:
+        return whole
+    text = whole[:-1] if whole.endswith(".") else whole  # the added full stop must not cost a word
     if len(text) <= limit:
         return text
     cut = text[: limit + 1]

@@ -14,8 +14,11 @@ from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoProcessor, BitsAndBytesConfig, PreTrainedConfig
+from transformers.utils import logging as hf_logging
 
 log = logging.getLogger(__name__)
+# Weight-loading progress bars are noise in a service log and in `blipbot describe`'s output.
+hf_logging.disable_progress_bar()
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 _FLOAT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -6,11 +6,12 @@ from bot import texts
 from bot.service import ChatService, ServiceOptions
 from bot.speech import Speaker
 from bot.types import ChatRef, ReplyKind
-from bot.wording import NOT_SURE_PREFIX, alt_text, weave
+from bot.wording import NOT_SURE_PREFIX, alt_text, sentence, weave
 from inference.ocr import installed_languages
 from inference.prompts import DETAIL_QUESTIONS
 from inference.worker import InferenceWorker
 from tests.core import photos
+from tests.fakes.engine import FakeEngine
 
 ALICE = ChatRef("test", "chat-a", "alice")
 needs_tesseract = pytest.mark.skipif(not installed_languages(), reason="tesseract-ocr is not installed")
@@ -105,6 +106,12 @@ async def test_alt_text_respects_its_length_and_ends_at_a_word(service, engine):
 def test_alt_text_never_cuts_mid_word():
     assert alt_text("a cat sleeping on a windowsill", 20) == "A cat sleeping on a"
     assert alt_text("short", 125) == "Short."
+    assert alt_text("a cat on a mat", 14) == "A cat on a mat", "the full stop is dropped before a word is"
+
+
+def test_counts_are_said_as_digits():
+    assert sentence("two cups and three plates, and the red one") == "2 cups and 3 plates, and the red one."
+    assert sentence("Two") == "2."
 
 
 async def test_an_unsure_model_is_worded_as_a_guess(service, engine):
@@ -163,6 +170,39 @@ async def test_settings_are_shown_kept_and_removed_by_forget(service, store, eng
 async def test_bad_setting_values_explain_what_is_allowed(service, name, value, words):
     reply = await service.set_preference(ALICE, name, value)
     assert reply.is_error and words in reply.text
+
+
+@pytest.mark.parametrize(
+    "question", ["what texture is the sofa?", "what is the texture of the wall?", "reading glasses?"]
+)
+async def test_questions_that_only_look_like_read_requests_go_to_the_model(service, engine, question):
+    await service.set_preference(ALICE, "detail", "brief")
+    await service.describe_photo(ALICE, photos.jpeg())
+    await service.ask(ALICE, question)
+    assert engine.prompts[-1] == f"Question: {question} Answer:"
+
+
+async def test_a_caption_only_model_gives_caption_and_text_but_asks_no_questions(store):
+    engine = FakeEngine(can_answer_questions=False)
+    worker = InferenceWorker(engine, batch_wait_ms=0)
+    await worker.start()
+    service = ChatService(store, worker, engine, ServiceOptions())
+    try:
+        engine.enqueue("a dog on a sofa")
+        normal = await service.describe_photo(ALICE, photos.jpeg())
+    finally:
+        await worker.stop()
+    assert [r.prompt for r in engine.requests] == [""]
+    assert normal.text == "A dog on a sofa."
+
+
+async def test_add_photo_keeps_a_photo_without_describing_it(service, engine):
+    assert await service.add_photo(ALICE, photos.jpeg(), message_id="5") is None
+    assert engine.requests == []
+    assert await service.has_photo_for(ALICE, "5")
+    assert (await service.add_photo(ALICE, photos.truncated_jpeg())).is_error
+    engine.enqueue("a dog")
+    assert (await service.alt_text(ALICE)).text == "A dog."
 
 
 def test_weave_does_not_repeat_what_the_caption_said():

@@ -1,6 +1,7 @@
 """The `blipbot` command as a user runs it: a real process, a saved tiny model, files on disk."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +45,16 @@ def test_an_unreadable_file_prints_one_line_and_exits_1(workdir, tiny_blip2_dir,
     result = blipbot("describe", name, "--model", str(tiny_blip2_dir), cwd=workdir)
     assert result.returncode == 1
     assert result.stdout == ""
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(("20", "WARNING"))]
+    lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("blipbot: "), result.stderr
+
+
+def test_a_bad_photo_is_refused_before_the_model_loads(workdir):
+    result = blipbot("describe", "broken.jpg", "--model", str(workdir / "no-such-model"), cwd=workdir)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "blipbot: That picture seems to be damaged or cut off, so I could not read it. Please send it again."
+    )
 
 
 def test_a_bad_config_value_names_the_key_and_exits_2(workdir):
@@ -63,6 +72,34 @@ def test_a_secret_in_a_bad_config_is_never_echoed(workdir):
     assert "telegram.mode" in result.stderr and "SECRET" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "files", "words"),
+    [
+        ({"BLIPBOT_TELEGRAM__ALLOWED_CHATS": "1,2"}, {}, "lists are written in JSON"),
+        ({"BLIPBOT_STORAGE__URL": "mysql://user:pw@db/blip"}, {}, "storage.url: only sqlite and postgresql"),
+        ({}, {"config.yaml": "- inference\n"}, "must hold sections"),
+        ({}, {"config.yaml": "inference: [\n"}, "not valid YAML at line"),
+    ],
+    ids=["env-list-not-json", "unsupported-database", "yaml-list", "yaml-syntax"],
+)
+def test_every_kind_of_bad_config_is_one_line_and_exit_2(workdir, env, files, words):
+    for name, text in files.items():
+        (workdir / name).write_text(text)
+    result = blipbot("describe", "photo.jpg", cwd=workdir, env=env)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert words in line and "pw" not in line
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(workdir, tiny_blip2_dir):
+    url = "postgresql+asyncpg://blip:secret-pw@127.0.0.1:9/blipbot"  # port 9: nothing listens
+    result = blipbot("describe", "photo.jpg", "--model", str(tiny_blip2_dir), cwd=workdir,
+                     env={"BLIPBOT_STORAGE__URL": url})  # fmt: skip
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("blipbot: cannot open the database in storage.url") and "secret-pw" not in line
+
+
 def test_run_without_any_token_stops_with_a_clear_message(workdir):
     result = blipbot("run", cwd=workdir)
     assert result.returncode == 2
@@ -74,18 +111,15 @@ def test_version():
     assert result.returncode == 0 and result.stdout.startswith("blipbot ")
 
 
-def test_chat_follow_ups_use_the_history_and_survive_a_restart(workdir, tiny_blip2_dir):
-    first = blipbot("chat", "photo.jpg", "--model", str(tiny_blip2_dir), cwd=workdir, stdin="is it red?\n")
-    assert first.returncode == 0, first.stderr
-    second = blipbot("chat", "photo.jpg", "--model", str(tiny_blip2_dir), cwd=workdir, stdin="is it big?\n")
-    assert second.returncode == 0, second.stderr
-    import sqlite3
-
+def test_chat_runs_as_a_program_and_stores_its_questions(workdir, tiny_blip2_dir):
+    result = blipbot(
+        "chat", "photo.jpg", "--model", str(tiny_blip2_dir), cwd=workdir, stdin="is it red?\n/quit\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Ask a question about the photo" in result.stdout
     with sqlite3.connect(workdir / "data" / "blipbot.sqlite3") as db:
-        questions = [
-            row[0] for row in db.execute("SELECT question FROM turns WHERE kind = 'question' ORDER BY id")
-        ]
-    assert questions == ["is it red?", "is it big?"]
+        rows = db.execute("SELECT kind, question FROM turns ORDER BY id").fetchall()
+    assert [kind for kind, _ in rows][-1] == "question" and rows[-1][1] == "is it red?"
 
 
 def test_config_yaml_documents_every_key_with_its_default():

@@ -83,7 +83,7 @@ async def test_the_oldest_exchanges_are_dropped_when_the_prompt_is_over_budget(s
         await worker.stop()
     last = engine.prompts[-1]
     assert "first question" not in last
-    assert last == "Question: second question here? Answer: Two. Question: third question here? Answer:"
+    assert last == "Question: second question here? Answer: 2. Question: third question here? Answer:"
 
 
 async def test_a_question_with_no_photo_asks_for_one_without_calling_the_model(service, engine):
@@ -223,3 +223,29 @@ async def test_retention_purges_old_photos_and_turns(service, store):
     assert await service.purge_expired(now=later) > 0
     assert await count(store, "images") == 0
     assert await count(store, "turns") == 0
+
+
+async def test_forget_while_a_photo_is_described_answers_instead_of_raising(store):
+    engine = FakeEngine(delay_s=0.3)
+    worker = InferenceWorker(engine, batch_wait_ms=0)
+    await worker.start()
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    try:
+        describing = asyncio.create_task(service.describe_photo(ALICE, photos.jpeg()))
+        await asyncio.sleep(0.1)
+        await service.forget(ALICE)
+        reply = await describing
+    finally:
+        await worker.stop()
+    assert reply.text == texts.PHOTO_GONE
+    assert await count(store, "turns") == 0
+
+
+async def test_a_store_failure_becomes_an_apology(service, store, caplog, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(store, "active_image", broken)
+    reply = await service.ask(ALICE, "what is it?")
+    assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.FAILED)
+    assert "ask failed platform=test chat=chat-a" in caplog.text

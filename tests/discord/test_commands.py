@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from types import SimpleNamespace
 
+import discord
 import pytest
 from sqlalchemy import text
 
 from bot import texts
 from bot.service import ChatService
 from storage import Store
+from tests.core import photos
 from tests.discord.conftest import RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
 
@@ -109,6 +113,47 @@ async def test_a_failing_quick_command_is_answered_and_logged_without_the_token(
     assert callback.json["data"]["content"] == texts.FAILED
     assert "discord command 'reset'" in caplog.text and "RuntimeError" in caplog.text
     assert payload["token"] not in caplog.text
+
+
+async def test_failed_edits_of_the_thinking_message_are_logged_without_the_token(
+    driver: Driver, adapter, engine: RecordingEngine, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """The place in line and the deletion before a private answer are courtesies: a failure is logged
+    (webhook URLs hold the interaction's token, so an error may too) and the answer still comes."""
+
+    tried = asyncio.Event()
+
+    async def refused(interaction: discord.Interaction, **kwargs) -> None:
+        tried.set()
+        url = f"/webhooks/{interaction.application_id}/{interaction.token}/messages/@original"
+        raise discord.HTTPException(SimpleNamespace(status=404, reason="Not Found"), f"nothing at {url}")
+
+    monkeypatch.setattr(discord.Interaction, "edit_original_response", refused)
+    monkeypatch.setattr(discord.Interaction, "delete_original_response", refused)
+    with caplog.at_level(logging.DEBUG, logger="bot"):
+        engine.hold()
+        first, _ = await driver.command("describe", {"image": driver.photo(seed=1)})
+        assert await asyncio.to_thread(engine.entered.wait, 10)
+        queued, _ = await driver.command(
+            "describe", {"image": driver.photo(seed=2)}, user=driver.fake.user("bob")
+        )
+        await asyncio.wait_for(tried.wait(), 10)  # bob's place in line, refused
+        engine.release()
+        assert (await driver.followup(first)).json["content"]
+        assert (await driver.followup(queued)).json["content"]
+
+        broken = driver.fake.add_attachment(photos.truncated_jpeg(), "broken.jpg", "image/jpeg")
+        damaged, _ = await driver.command("describe", {"image": broken})
+        private = await driver.followup(damaged)
+        assert is_ephemeral(private) and private.json["content"].startswith(
+            "That picture seems to be damaged"
+        )
+        await settle(adapter)
+    assert "could not send the place in line" in caplog.text
+    assert "could not send the deletion of the thinking message" in caplog.text
+    assert "[token]" in caplog.text
+    for payload in (first, queued, damaged):
+        assert payload["token"] not in caplog.text
 
 
 async def test_a_command_failing_after_deferring_is_answered_privately(

@@ -8,7 +8,7 @@ import pytest
 
 from bot import texts
 from bot.config import ConfigError, Settings
-from bot.discord import DiscordAdapter, build_adapter
+from bot.discord import DiscordAdapter, build_adapter, is_configured
 from bot.service import ChatService
 from tests.discord.conftest import RecordingEngine, discord_settings
 from tests.discord.driver import Driver, is_ephemeral, settle
@@ -36,7 +36,12 @@ async def test_a_wrong_token_fails_the_start(driver: Driver, service: ChatServic
 
 
 def test_no_token_means_no_adapter(service: ChatService) -> None:
+    assert not is_configured(Settings())
     assert build_adapter(Settings(), service) is None
+
+
+def test_a_token_means_discord_is_configured(driver: Driver, tmp_path) -> None:
+    assert is_configured(discord_settings(driver.fake, tmp_path))
 
 
 async def test_others_ahead_in_line_see_their_place_then_their_answer(

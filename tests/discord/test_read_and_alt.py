@@ -93,17 +93,22 @@ async def test_alt_for_the_current_picture_fits_125_characters_and_ends_at_a_wor
     assert len(driver.fake.followups(payload["token"])) == 1
 
 
-async def test_alt_with_an_image_writes_alt_text_for_that_image(
-    driver: Driver, adapter, engine: RecordingEngine
+async def test_alt_with_an_image_writes_alt_text_for_that_image_in_one_model_pass(
+    driver: Driver, adapter, engine: RecordingEngine, service: ChatService
 ) -> None:
     await described(driver, seed=1)
-    engine.script("a man and a dog", LONG_CAPTION)
+    engine.script(LONG_CAPTION)
     payload, _ = await driver.command("alt", {"image": driver.photo(seed=2)})
     alt = (await driver.followup(payload)).json["content"]
     assert len(alt) <= 125 and alt.startswith("A man in a yellow raincoat")
     new_picture = hashlib.sha256(photos.jpeg(2)).hexdigest()
-    assert [r.image_key for r in engine.requests[1:]] == [new_picture, new_picture]
+    # The picture is kept without a throwaway description: the alt text is its only request.
+    assert [(r.image_key, r.prompt) for r in engine.requests[1:]] == [(new_picture, "")]
     assert len(driver.fake.followups(payload["token"])) == 1  # the alt text alone, no caption
+
+    await settle(adapter)  # a reply to the alt text asks about the new picture
+    alice = chat_ref(driver.fake.channel_id, int(driver.fake.default_user["id"]))
+    assert await service.has_photo_for(alice, driver.sent_message(alt)["id"])
 
 
 async def test_alt_length_alone_changes_the_length_privately_and_later_alt_text_keeps_to_it(
@@ -114,18 +119,20 @@ async def test_alt_length_alone_changes_the_length_privately_and_later_alt_text_
     assert callback.json["data"]["content"] == texts.setting_changed("alt_text_chars", 40)
     assert engine.requests == []
 
-    engine.script("a man and a dog", LONG_CAPTION)
+    engine.script(LONG_CAPTION)
     payload, _ = await driver.command("alt", {"image": driver.photo()})
     assert len((await driver.followup(payload)).json["content"]) <= 40
+    assert len(engine.requests) == 1
 
 
 async def test_alt_with_an_image_and_a_length_uses_the_new_length_at_once(
     driver: Driver, adapter, engine: RecordingEngine
 ) -> None:
-    engine.script("a man and a dog", LONG_CAPTION)
+    engine.script(LONG_CAPTION)
     payload, callback = await driver.command("alt", {"image": driver.photo(), "length": 30})
     assert callback.json["type"] == 5
     assert len((await driver.followup(payload)).json["content"]) <= 30
+    assert len(engine.requests) == 1
 
 
 async def test_alt_before_any_picture_asks_for_one_privately(

@@ -10,8 +10,9 @@ from bot.preferences import Preferences
 from bot.service import ChatService
 from bot.speech import Speaker
 from inference.prompts import detail_prompts
+from tests.core.test_speech import probe
 from tests.discord.conftest import OCR_TEXT, RecordingEngine
-from tests.discord.driver import Driver, is_ephemeral
+from tests.discord.driver import Driver, is_ephemeral, settle
 
 needs_speech = pytest.mark.skipif(not Speaker.available(), reason="espeak-ng and ffmpeg are not installed")
 
@@ -119,5 +120,23 @@ async def test_voice_on_sends_each_answer_as_an_ogg_file_after_the_text(
     audio = await driver.followup(payload, timeout=30)
     [file] = audio.files
     assert file.filename == "answer-1.ogg"
-    assert file.data.startswith(b"OggS")  # espeak-ng's words, encoded as Opus by ffmpeg
+    info = probe(file.data)  # espeak-ng's words, encoded as Opus by ffmpeg, read back by ffprobe
+    assert info["format"]["format_name"] == "ogg"
+    assert [stream["codec_name"] for stream in info["streams"]] == ["opus"]
+    assert float(info["format"]["duration"]) > 0
     assert audio.json["attachments"][0]["description"] == "A red door."
+
+
+@needs_speech
+async def test_voice_on_alt_with_an_image_speaks_the_alt_text_alone(
+    driver: Driver, adapter, engine: RecordingEngine
+) -> None:
+    await private_answer(driver, "voice", {"mode": "on"})
+    engine.script("a red door")
+    payload, _ = await driver.command("alt", {"image": driver.photo()})
+    assert (await driver.followup(payload)).json["content"] == "A red door."
+    audio = await driver.followup(payload, timeout=30)
+    assert audio.json["attachments"][0]["description"] == "A red door."
+    await settle(adapter)
+    assert len(engine.requests) == 1  # no description first, so nothing else to speak
+    assert len(driver.fake.followups(payload["token"])) == 2

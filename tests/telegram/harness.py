@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.service import ChatService
 from bot.telegram import TelegramAdapter
 from inference.types import Engine, GenerationRequest, GenerationResult
+from tests.core.test_speech import probe
 from tests.fakes.telegram_api import FakeTelegram
 
 PRIVATE = 42
@@ -140,6 +141,14 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
+
+
+def assert_decodes(ogg: bytes) -> None:
+    """A real decoder (ffprobe) accepts `ogg` as OGG/Opus audio of some length."""
+    info = probe(ogg)
+    assert info["format"]["format_name"] == "ogg"
+    assert [stream["codec_name"] for stream in info["streams"]] == ["opus"]
+    assert float(info["format"]["duration"]) > 0
 
 
 def image_keys(engine: RecordingEngine) -> list[str]:

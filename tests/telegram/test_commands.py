@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from bot import texts
 from bot.speech import Speaker
+from inference.ocr import installed_languages
 from tests.core import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
@@ -15,6 +16,7 @@ from tests.telegram.harness import (
     PRIVATE,
     RecordingEngine,
     RunningBot,
+    assert_decodes,
     assert_silent,
     image_keys,
     quoted,
@@ -143,19 +145,36 @@ async def test_read_and_alt_are_about_the_current_photo(
 ) -> None:
     tg.send_command(PRIVATE, "/read")
     assert (await reply_to(tg, PRIVATE))["text"] == texts.NEED_PHOTO
-    tg.send_photo(PRIVATE, photos.jpeg())
+    sign = tg.send_photo(PRIVATE, photos.sign("NO PARKING", "Tow away zone"))
     await reply_to(tg, PRIVATE)
+    tg.send_photo(PRIVATE, photos.jpeg())  # a picture without words is now the current photo
+    await reply_to(tg, PRIVATE)
+    sign_key, plain_key = image_keys(engine)
     described = len(engine.requests)
+    ocr = bool(installed_languages())
+
     read = tg.send_command(PRIVATE, "/read")
     answer = await reply_to(tg, PRIVATE, timeout=30)
     assert quoted(answer) == read["message_id"]
-    assert answer["text"] in (texts.NO_TEXT_FOUND, texts.OCR_UNAVAILABLE) or answer["text"].startswith(
-        "The text"
-    )
+    assert answer["text"] == (texts.NO_TEXT_FOUND if ocr else texts.OCR_UNAVAILABLE)
     assert len(engine.requests) == described  # read by OCR, not guessed by the model
-    tg.send_command(PRIVATE, "/alt")
-    assert len((await reply_to(tg, PRIVATE))["text"]) <= 125
-    assert engine.requests[-1].prompt == ""
+
+    alt = tg.send_command(PRIVATE, "/alt")
+    answer = await reply_to(tg, PRIVATE)
+    assert quoted(answer) == alt["message_id"]
+    assert 0 < len(answer["text"]) <= 125
+    assert [(r.prompt, r.image_key) for r in engine.requests[described:]] == [("", plain_key)]
+
+    read = tg.send_command(PRIVATE, "/read", reply_to_message_id=sign["message_id"])  # an older photo
+    answer = await reply_to(tg, PRIVATE, timeout=30)
+    assert quoted(answer) == read["message_id"]
+    if ocr:
+        assert answer["text"].startswith("The text reads:")
+        assert "NO PARKING" in answer["text"] and "Tow away zone" in answer["text"]
+    else:
+        assert answer["text"] == texts.OCR_UNAVAILABLE
+    assert len(engine.requests) == described + 1
+    assert sign_key != plain_key
 
 
 async def test_voice_replies_follow_the_text_when_turned_on(
@@ -168,9 +187,47 @@ async def test_voice_replies_follow_the_text_when_turned_on(
         pytest.skip("espeak-ng or ffmpeg is not installed")
     assert confirmation == texts.setting_changed("voice", True)
     photo = tg.send_photo(PRIVATE, photos.jpeg(), caption="what is it?")
-    await reply_to(tg, PRIVATE)
+    answer = await reply_to(tg, PRIVATE)
     voice = await tg.wait_for("sendVoice", timeout=30)
-    assert voice["chat_id"] == PRIVATE and voice["voice"].data.startswith(b"OggS")
+    assert voice["chat_id"] == PRIVATE and "parse_mode" not in voice
+    assert voice["caption"] == answer["text"]  # the words it speaks, as plain text
+    assert_decodes(voice["voice"].data)
     tg.send_text(PRIVATE, "and the colour?", reply_to_message_id=photo["message_id"] + 2)  # the voice note
     await reply_to(tg, PRIVATE)
+    assert len(image_keys(engine)) == 1
+
+
+async def test_a_sign_is_described_read_voiced_and_given_alt_text(
+    tg: FakeTelegram, bot: RunningBot, engine: RecordingEngine
+) -> None:
+    """Issue 7 on Telegram, with the real OCR, speech and decoder."""
+    if not installed_languages():
+        pytest.skip("tesseract-ocr is not installed")
+    if not Speaker.available():
+        pytest.skip("espeak-ng or ffmpeg is not installed")
+    tg.send_command(PRIVATE, "/voice on")
+    assert (await reply_to(tg, PRIVATE))["text"] == texts.setting_changed("voice", True)
+
+    photo = tg.send_photo(PRIVATE, photos.sign("NO PARKING", "Tow away zone"))
+    description = await reply_to(tg, PRIVATE)
+    assert quoted(description) == photo["message_id"]
+    assert description["text"].strip() and description["text"] not in (texts.FAILED, texts.NEED_PHOTO)
+    assert engine.prompts[0] == ""  # the model described it
+    spoken = await tg.wait_for("sendVoice", timeout=30)
+    assert spoken["caption"] == description["text"]
+    assert_decodes(spoken["voice"].data)
+
+    read = tg.send_command(PRIVATE, "/read")
+    answer = await reply_to(tg, PRIVATE, timeout=30)
+    assert quoted(answer) == read["message_id"]
+    assert answer["text"].startswith("The text reads:")
+    assert "NO PARKING" in answer["text"] and "Tow away zone" in answer["text"]
+    spoken = await tg.wait_for("sendVoice", timeout=30)
+    assert spoken["caption"] == answer["text"]
+    assert_decodes(spoken["voice"].data)
+
+    tg.send_command(PRIVATE, "/alt")
+    alt = (await reply_to(tg, PRIVATE))["text"]
+    assert 0 < len(alt) <= 125
+    assert (await tg.wait_for("sendVoice", timeout=30))["caption"] == alt
     assert len(image_keys(engine)) == 1

@@ -11,7 +11,7 @@ import pytest
 
 from bot import texts
 from bot.config import ConfigError, Settings
-from bot.telegram import build_adapter
+from bot.telegram import build_adapter, is_configured
 from tests.core import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
@@ -33,7 +33,9 @@ def free_port() -> int:
 
 
 def test_no_token_means_no_adapter() -> None:
+    assert not is_configured(Settings())
     assert build_adapter(Settings(), service=None) is None  # type: ignore[arg-type]
+    assert is_configured(Settings(telegram={"token": "1:x"}))
 
 
 def test_webhook_mode_needs_a_webhook_url() -> None:
@@ -62,14 +64,17 @@ async def test_a_failing_update_is_logged_without_secrets_answered_and_the_bot_c
 
     async def broken_once(*args: Any, **kwargs: Any) -> Any:
         monkeypatch.setattr(bot.service, "describe_photo", real_describe)
-        raise RuntimeError("a bug in the core")
+        # As an HTTP library's error would: the failing URL, with the token in its path.
+        raise RuntimeError(f"a bug in the core fetching {tg.base_url}{tg.token}/getFile")
 
     monkeypatch.setattr(bot.service, "describe_photo", broken_once)
     photo = tg.send_photo(PRIVATE, photos.jpeg())
     apology = await reply_to(tg, PRIVATE)
     assert (apology["text"], quoted(apology)) == (texts.FAILED, photo["message_id"])
     [record] = [r for r in caplog.records if r.name == "bot.telegram" and r.levelno == logging.ERROR]
-    assert f"chat={PRIVATE}" in record.getMessage() and "error=RuntimeError" in record.getMessage()
+    logged = record.getMessage()
+    assert f"chat={PRIVATE}" in logged and "error=RuntimeError" in logged
+    assert "a bug in the core fetching" in logged and "<token>/getFile" in logged  # logged, scrubbed
 
     tg.send_photo(PRIVATE, photos.jpeg(seed=1))
     assert (await reply_to(tg, PRIVATE))["text"] != texts.FAILED

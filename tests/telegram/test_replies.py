@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bot import telegram_replies, texts
+from bot.speech import Speaker
 from tests.core import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
@@ -16,6 +17,7 @@ from tests.telegram.harness import (
     RecordingEngine,
     RunningBot,
     StartBot,
+    assert_decodes,
     quoted,
     reply_to,
     wait_until,
@@ -90,6 +92,23 @@ async def test_a_long_answer_is_split_into_messages_that_all_lead_to_the_photo(
     tg.send_text(PRIVATE, "how many plates?", reply_to_message_id=photo["message_id"] + 2)
     await reply_to(tg, PRIVATE)
     assert engine.requests[-1].image_key == engine.requests[0].image_key
+
+
+async def test_a_voice_note_longer_than_a_caption_is_captioned_with_its_first_words(
+    tg: FakeTelegram, start_bot: StartBot, engine: RecordingEngine
+) -> None:
+    if not Speaker.available():
+        pytest.skip("espeak-ng or ffmpeg is not installed")
+    await start_bot(accessibility={"voice": True, "speech_max_chars_per_note": 2000, "speech_max_notes": 1})
+    engine.script("the wall is painted in a warm shade of yellow " * 30)  # about 1400 characters
+    tg.send_photo(PRIVATE, photos.jpeg(), caption="what colour is the wall?")
+    answer = (await reply_to(tg, PRIVATE))["text"]
+    voice = await tg.wait_for("sendVoice", timeout=30)
+    caption = voice["caption"]
+    assert len(answer) > 1024 >= len(caption) > 1000
+    assert answer.startswith(caption) and answer[len(caption)] == " "  # cut between words
+    assert "parse_mode" not in voice
+    assert_decodes(voice["voice"].data)
 
 
 async def test_a_failed_send_is_retried(tg: FakeTelegram, bot: RunningBot) -> None:

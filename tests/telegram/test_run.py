@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot import texts
+from bot import app, texts
 from bot.config import Settings
 from bot.runner import run_bots
+from inference.types import Engine
 from tests.core import photos
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram.harness import GROUP, PRIVATE, assert_silent, quoted, reply_to
+from tests.telegram.harness import GROUP, PRIVATE, RecordingEngine, assert_silent, quoted, reply_to
 
 START_TIMEOUT_SECONDS = 60.0  # loading the tiny model is quick; this only bounds a hang
 STOP_TIMEOUT_SECONDS = 10.0
@@ -31,25 +32,40 @@ def run_settings(tg: FakeTelegram, model_dir: Path, db_path: Path) -> Settings:
 
 
 async def test_run_answers_photos_and_follow_ups_ignores_unaddressed_groups_and_stops(
-    tg: FakeTelegram, tiny_blip2_dir: Path, tmp_path: Path
+    tg: FakeTelegram, tiny_blip2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    engines: list[RecordingEngine] = []
+    load_real_engine = app.load_configured_engine
+
+    async def load_recorded_engine(settings: Settings) -> Engine:
+        """The engine run_bots loads, wrapped so the prompts it is given are recorded."""
+        engines.append(RecordingEngine(await load_real_engine(settings)))
+        return engines[-1]
+
+    monkeypatch.setattr(app, "load_configured_engine", load_recorded_engine)
     db_path = tmp_path / "run.sqlite3"
     stop = asyncio.Event()
     run = asyncio.create_task(run_bots(run_settings(tg, tiny_blip2_dir, db_path), stop_event=stop))
     try:
         await tg.wait_for("setMyCommands", timeout=START_TIMEOUT_SECONDS)
+        [engine] = engines
+        engine.script("a red door")  # the first answer, in words the test knows
 
-        photo = tg.send_photo(PRIVATE, photos.jpeg())
+        photo = tg.send_photo(PRIVATE, photos.jpeg(), caption="what is in the picture?")
         assert quoted(await reply_to(tg, PRIVATE, timeout=30)) == photo["message_id"]
         tg.send_text(PRIVATE, "what colour is it?")
         await reply_to(tg, PRIVATE, timeout=30)
+        assert engine.prompts == [
+            "Question: what is in the picture? Answer:",
+            "Question: what is in the picture? Answer: A red door. Question: what colour is it? Answer:",
+        ]
 
         tg.send_photo(GROUP, photos.jpeg(seed=1), chat_type="supergroup")
         await assert_silent(tg, GROUP, wait_s=0.5)
 
         tg.send_photo(PRIVATE, photos.truncated_jpeg())
         complaint = await reply_to(tg, PRIVATE)
-        assert complaint["text"] not in (texts.FAILED, "")
+        assert "seems to be damaged" in complaint["text"]
         tg.send_command(PRIVATE, "/help")
         assert (await reply_to(tg, PRIVATE))["text"] == texts.HELP  # still up
     finally:
@@ -60,7 +76,7 @@ async def test_run_answers_photos_and_follow_ups_ignores_unaddressed_groups_and_
 
     with sqlite3.connect(db_path) as db:
         turns = db.execute("SELECT kind, question FROM turns ORDER BY id").fetchall()
-    assert turns == [("caption", None), ("question", "what colour is it?")]
+    assert turns == [("question", "what is in the picture?"), ("question", "what colour is it?")]
 
 
 async def test_run_stops_cleanly_on_sigterm(tg: FakeTelegram, tiny_blip2_dir: Path, tmp_path: Path) -> None:
