@@ -345,7 +345,11 @@ class DiscordCommands:
         for index, source in enumerate(sources, start=1):
             work = self._describe(chat, source, replies, question=question, message_id=message_id)
             reply = await self._bounded(work)
-            text = reply.text if len(sources) == 1 else texts.numbered_image(index, len(sources), reply.text)
+            text = (
+                reply.text
+                if len(sources) == 1
+                else texts.numbered(index, len(sources), reply.text, noun="Image")
+            )
             await self._deliver(chat, replies, reply, text)
 
     async def _describe(

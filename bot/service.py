@@ -10,18 +10,17 @@ beside it, and words the answer for a screen reader. Whatever goes wrong becomes
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import ParamSpec, TypeVar
 
 from PIL import Image
 
 from bot import texts
+from bot.failures import replies_on_failure
 from bot.images import ImageError, PreparedImage, prepare_image
 from bot.preferences import (
     Detail,
@@ -47,11 +46,9 @@ from inference.types import (
     GenerationResult,
 )
 from inference.worker import InferenceQueue, Ticket, WorkerBusy, WorkerStopped
-from storage import NotFoundError, Store, StoredImage, TurnKind
+from storage import Store, StoredImage, TurnKind
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 OCR_MODEL_NAME = "tesseract"
 #: Questions that mean "read the text to me": answered by OCR, not by the model's guess.
@@ -76,28 +73,6 @@ class ServiceOptions:
     retention_days: int = 30
     preferences: Preferences = field(default_factory=Preferences)
     low_confidence_logprob: float = -1.2
-
-
-def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Reply]]:
-    """Turn an unexpected failure of a user action into a short apology, logged with its chat.
-
-    The promise of the core: nothing a user sends (or does at the same moment, such as /forget
-    while a photo is being described) raises out of it.
-    """
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Reply:
-        try:
-            return await method(*args, **kwargs)
-        except NotFoundError:  # the photo or chat was deleted meanwhile (/forget, retention)
-            return Reply(texts.PHOTO_GONE, ReplyKind.INFO)
-        except Exception:
-            chat = args[1] if len(args) > 1 else None
-            where = f"platform={chat.platform} chat={chat.chat_id}" if isinstance(chat, ChatRef) else ""
-            log.exception("%s failed %s", method.__name__, where)
-            return Reply(texts.FAILED, ReplyKind.ERROR)
-
-    return guarded
 
 
 class ChatService:

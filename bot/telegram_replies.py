@@ -138,7 +138,7 @@ class Responder:
         """
         if last:
             await self._stop_typing()
-        text = texts.numbered_photo(*numbered, reply.text) if numbered else reply.text
+        text = texts.numbered(*numbered, reply.text) if numbered else reply.text
         sent: list[Message] = []
         for index, piece in enumerate(split_text(text, MAX_MESSAGE_CHARS) or [texts.FAILED]):
             edited = await self._edit_place_in_line(piece) if index == 0 else None

@@ -124,11 +124,6 @@ def attachment_too_large(limit_bytes: int) -> str:
     return f"That file is too large. Please send a picture under {max(1, limit_bytes // (1024 * 1024))} MB."
 
 
-def numbered_image(index: int, total: int, text: str) -> str:
-    """One answer of several about the pictures in one message."""
-    return f"Image {index} of {total}: {text}"
-
-
 # -- Telegram -----------------------------------------------------------------------------
 
 NOT_ALLOWED = "Sorry, I am not available in this chat."
@@ -152,9 +147,9 @@ TELEGRAM_COMMANDS = (
 )
 
 
-def numbered_photo(index: int, total: int, text: str) -> str:
-    """One answer of several about the photos of one album."""
-    return f"Photo {index} of {total}: {text}"
+def numbered(index: int, total: int, text: str, noun: str = "Photo") -> str:
+    """One answer of several about the pictures of one album or message: "Photo 2 of 3: ..."."""
+    return f"{noun} {index} of {total}: {text}"
 
 
 # -- Discord settings ---------------------------------------------------------------------
