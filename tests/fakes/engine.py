@@ -7,11 +7,33 @@ so worker and service tests can assert the plumbing without a real model.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 
 from inference.types import GenerationRequest, GenerationResult
+
+
+class OverlapMeter:
+    """Counts how many generations run at once; the worker promises never more than one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self.max_concurrent = 0
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+            self.max_concurrent = max(self.max_concurrent, self._active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
 
 class FakeEngine:
@@ -24,9 +46,7 @@ class FakeEngine:
         self.batches: list[list[GenerationRequest]] = []
         self.fail_on: set[str] = set()
         self._scripted: deque[str] = deque()
-        self._lock = threading.Lock()
-        self._active = 0
-        self.max_concurrent = 0
+        self.meter = OverlapMeter()
         self.mean_logprob = -0.1  # set lower to make the model sound unsure
 
     def enqueue(self, *answers: str) -> None:
@@ -47,11 +67,12 @@ class FakeEngine:
     def prompt_budget_tokens(self) -> int:
         return self.budget_tokens
 
+    @property
+    def max_concurrent(self) -> int:
+        return self.meter.max_concurrent
+
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        with self._lock:
-            self._active += 1
-            self.max_concurrent = max(self.max_concurrent, self._active)
-        try:
+        with self.meter.running():
             self.batches.append(list(requests))
             if self.delay_s:
                 time.sleep(self.delay_s)
@@ -59,9 +80,6 @@ class FakeEngine:
                 if any(marker in request.prompt for marker in self.fail_on):
                     raise RuntimeError("scripted failure")
             return [self._answer(request) for request in requests]
-        finally:
-            with self._lock:
-                self._active -= 1
 
     def _answer(self, request: GenerationRequest) -> GenerationResult:
         text = self._scripted.popleft() if self._scripted else f"answer to {request.prompt[-40:]!r}"

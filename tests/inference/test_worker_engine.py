@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from PIL import Image
 from inference.blip2 import Blip2Engine
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from inference.worker import InferenceWorker
+from tests.fakes.engine import OverlapMeter
 
 Photo = Callable[..., Image.Image]
 GREEDY = GenerationOptions(num_beams=1, max_new_tokens=4, min_new_tokens=4)
@@ -33,9 +33,7 @@ class WatchedEngine:
         self.name = engine.name
         self.can_answer_questions = True
         self.batches: list[list[GenerationRequest]] = []
-        self.max_concurrent = 0
-        self._active = 0
-        self._lock = threading.Lock()
+        self.meter = OverlapMeter()
 
     def count_tokens(self, text: str) -> int:
         return self.engine.count_tokens(text)
@@ -45,15 +43,9 @@ class WatchedEngine:
         return self.engine.prompt_budget_tokens
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        with self._lock:
-            self._active += 1
-            self.max_concurrent = max(self.max_concurrent, self._active)
-        try:
+        with self.meter.running():
             self.batches.append(list(requests))
             return self.engine.generate_batch(requests)
-        finally:
-            with self._lock:
-                self._active -= 1
 
 
 def request(photo: Image.Image, prompt: str, options: GenerationOptions = GREEDY) -> GenerationRequest:
@@ -88,7 +80,7 @@ async def test_200_concurrent_requests_are_answered_once_each_in_order_as_if_alo
 
     seen = [id(r) for batch in watched.batches for r in batch]
     assert sorted(seen) == sorted(id(job) for _, job in jobs), "every request generated exactly once"
-    assert watched.max_concurrent == 1
+    assert watched.meter.max_concurrent == 1
     assert 1 < max(len(batch) for batch in watched.batches) <= 16
     number = {id(job): n for n, (_, job) in enumerate(jobs)}
     generated = [number[id(r)] for batch in watched.batches for r in batch]
