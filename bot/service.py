@@ -219,7 +219,9 @@ class ChatService:
     async def forget(self, chat: ChatRef) -> Reply:
         """Delete the chat's photos, turns and links, and this user's settings."""
         chat_id = await self.store.chat_id(chat.platform, chat.chat_id)
+        image_keys = await self.store.image_hashes(chat_id)
         await self.store.forget(chat_id, user_id=chat.user_id)
+        self.engine.forget(image_keys)  # the model's in-memory caches of those photos too
         log.info("forgot chat platform=%s chat=%s", chat.platform, chat.chat_id)
         return Reply(texts.FORGET_DONE, ReplyKind.INFO)
 

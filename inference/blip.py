@@ -59,6 +59,9 @@ class BlipCaptionEngine:
         loaded = load_weights(BlipForConditionalGeneration, model, placement, sdpa=False)
         return cls(loaded, processor, placement.device, name=model, caption_prefix=caption_prefix)
 
+    def forget(self, image_keys: list[str]) -> None:
+        """Nothing to drop: this engine keeps no per-photo state."""
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` alone, without [CLS]/[SEP]."""
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])

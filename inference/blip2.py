@@ -177,6 +177,13 @@ class Blip2Engine:
             compile=compile,
         )
 
+    def forget(self, image_keys: list[str]) -> None:
+        """Drop the cached features, pixels and conversation prefix of these photos (thread-safe)."""
+        for key in image_keys:
+            self.features.pop(key)
+            self.prefixes.pop(key)
+            self._pixels.pop(key)
+
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` alone, without the begin/end markers the tokenizer adds."""
         return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])

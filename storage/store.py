@@ -169,6 +169,12 @@ class Store:
             await session.execute(update(Chat).where(Chat.id == chat_id).values(active_image_id=row.id))
         return StoredImage(row.id, chat_id, content_hash, data, row.mime, row.width, row.height)
 
+    async def image_hashes(self, chat_id: int) -> list[str]:
+        """Content hashes of every photo the chat holds (what in-memory caches are keyed by)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(Image.content_hash).where(Image.chat_id == chat_id))
+            return list(rows)
+
     async def active_image(self, chat_id: int) -> StoredImage | None:
         """The photo questions in this chat are about by default, if any."""
         query = select(Image).join(Chat, Chat.active_image_id == Image.id).where(Chat.id == chat_id)

@@ -121,6 +121,15 @@ async def test_reset_puts_the_photo_aside_and_history_starts_over(service, engin
     assert engine.prompts[-1] == "Question: what colour? Answer:", "old history is not replayed"
 
 
+async def test_forget_also_empties_the_models_caches_of_the_chats_photos(service, engine):
+    await service.describe_photo(ALICE, photos.jpeg(seed=1))
+    await service.describe_photo(ALICE, photos.jpeg(seed=2))
+    await service.describe_photo(BOB, photos.png())
+    alice_keys = {r.image_key for r in engine.requests[:2]}
+    await service.forget(ALICE)
+    assert set(engine.forgotten) == alice_keys
+
+
 async def test_forget_deletes_the_chat_and_nothing_of_other_chats(service, store):
     await service.describe_photo(ALICE, photos.jpeg())
     await service.describe_photo(BOB, photos.png())

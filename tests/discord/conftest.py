@@ -61,6 +61,9 @@ class RecordingEngine:
     def can_answer_questions(self) -> bool:
         return self._engine.can_answer_questions
 
+    def forget(self, image_keys: list[str]) -> None:
+        self._engine.forget(image_keys)
+
     def count_tokens(self, text: str) -> int:
         return self._engine.count_tokens(text)
 

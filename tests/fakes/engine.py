@@ -47,7 +47,11 @@ class FakeEngine:
         self.fail_on: set[str] = set()
         self._scripted: deque[str] = deque()
         self.meter = OverlapMeter()
+        self.forgotten: list[str] = []
         self.mean_logprob = -0.1  # set lower to make the model sound unsure
+
+    def forget(self, image_keys: list[str]) -> None:
+        self.forgotten.extend(image_keys)
 
     def enqueue(self, *answers: str) -> None:
         self._scripted.extend(answers)

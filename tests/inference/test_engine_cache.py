@@ -382,3 +382,17 @@ def test_beam_search_reads_each_prompt_once(tiny: tuple[Any, Any], make_photo: P
     # Once per request for all but the last token, then per beam.
     assert batch_sizes[0] == 2
     assert set(batch_sizes[1:]) == {2 * BEAMS.num_beams}
+
+
+def test_forget_drops_a_photos_features_and_prefix(tiny, make_photo):
+    model, processor = tiny
+    engine = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=16)
+    photo = make_photo(seed=11)
+    request = GenerationRequest(
+        image=photo, image_key="forget-me", prompt="Question: what? Answer:",
+        options=GenerationOptions(num_beams=1, max_new_tokens=3, min_new_tokens=3),
+    )  # fmt: skip
+    engine.generate_batch([request])
+    assert "forget-me" in engine.features and "forget-me" in engine.prefixes
+    engine.forget(["forget-me", "never-seen"])
+    assert "forget-me" not in engine.features and "forget-me" not in engine.prefixes

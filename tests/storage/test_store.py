@@ -295,3 +295,14 @@ async def test_sqlite_plain_url_and_missing_folder(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert path.is_file()
+
+
+async def test_image_hashes_lists_only_that_chats_photos(store: Store) -> None:
+    chat = await store.chat_id("telegram", "1")
+    other = await store.chat_id("telegram", "2")
+    first = await store.add_image(chat, PHOTO, "image/jpeg", 640, 480)
+    second = await store.add_image(chat, PHOTO + b"2", "image/jpeg", 640, 480)
+    await store.add_image(other, PHOTO + b"3", "image/jpeg", 640, 480)
+    assert sorted(await store.image_hashes(chat)) == sorted([first.content_hash, second.content_hash])
+    await store.forget(chat)
+    assert await store.image_hashes(chat) == []

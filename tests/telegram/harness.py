@@ -61,6 +61,9 @@ class RecordingEngine:
     def prompts(self) -> list[str]:
         return [request.prompt for request in self.requests]
 
+    def forget(self, image_keys: list[str]) -> None:
+        self.inner.forget(image_keys)
+
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
