@@ -411,10 +411,11 @@ class ChatService:
         if result is None:
             return Reply(texts.OCR_UNAVAILABLE, ReplyKind.ERROR, image_id=stored.id)
         text = texts.text_found(result.text) if result.found else texts.NO_TEXT_FOUND
+        ocr_ms = _ms_since(started)
         await self.store.add_turn(
-            chat_id, stored.id, TurnKind.QUESTION, texts.READ_QUESTION, text, OCR_MODEL_NAME,
-            round(_ms_since(started)),
-        )  # fmt: skip
+            chat_id, stored.id, TurnKind.QUESTION, texts.READ_QUESTION, text, OCR_MODEL_NAME, round(ocr_ms)
+        )
+        log.info("read text chat_id=%d ocr_ms=%.0f words=%d", chat_id, ocr_ms, len(result.text.split()))
         return Reply(text, ReplyKind.ANSWER, image_id=stored.id)
 
     async def _ocr(self, image: Image.Image, language: str) -> OcrResult | None:
