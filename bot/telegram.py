@@ -39,6 +39,21 @@ from bot.telegram_replies import retrying, send_text
 
 log = logging.getLogger(__name__)
 
+#: The commands Telegram lists in its menu (setMyCommands), with their descriptions.
+COMMANDS = (
+    ("describe", "Describe the current photo again, in full detail"),
+    ("read", "Read out the text in the photo"),
+    ("alt", "A short description to use as alt text"),
+    ("detail", "How much I say about a new photo: brief, normal or full"),
+    ("voice", "Also send my answers as voice messages: on or off"),
+    ("language", "The language of the text I read, for example eng"),
+    ("settings", "Show your settings"),
+    ("reset", "Start over with no current photo"),
+    ("forget", "Delete everything stored for this chat"),
+    ("privacy", "What I store and for how long"),
+    ("help", "How to use me"),
+)
+
 Context = ContextTypes.DEFAULT_TYPE
 Callback = Callable[[Update, Context], Awaitable[None]]
 
@@ -205,7 +220,7 @@ class TelegramAdapter:
         app.add_error_handler(self._on_error)
 
     async def _set_commands(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        commands = [BotCommand(name, description) for name, description in texts.TELEGRAM_COMMANDS]
+        commands = [BotCommand(name, description) for name, description in COMMANDS]
         try:
             await retrying(lambda: app.bot.set_my_commands(commands))
         except TelegramError as error:  # the menu is a convenience; the commands work without it

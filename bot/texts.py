@@ -94,28 +94,8 @@ def rate_limited(seconds: float) -> str:
     return f"You have sent a lot of photos in a short time. Please wait {wait} {unit} and try again."
 
 
-# -- Discord ------------------------------------------------------------------------------
+# -- Said by the chat adapters ----------------------------------------------------------
 
-DISCORD_HELP = """I describe pictures and answer questions about them.
-Commands:
-/describe with an image: I tell you what is in the picture. Set detail to True for a longer description.
-/ask with a question: I answer it about your last picture. Attach an image to ask about a new one.
-/read: I read out the text in your last picture. Attach an image to read a new one.
-/alt: a short description of your last picture to use as alt text. Attach an image for a new one.
-/alt with a length: the most characters alt text may have, from 20 to 1000.
-Describe image: open the Apps menu of any message with pictures and choose Describe image.
-/detail: how much I say about a new picture, brief, normal or full.
-/voice on or off: also send my answers as audio files.
-/language: the language of the text I read. Leave the code out to see the ones I know.
-/settings: show your settings.
-/reset: start over with no current picture.
-/forget: delete everything I stored for you in this channel.
-/privacy: what I store and for how long.
-/help: show this message.
-My answers come from an AI model. They can be wrong, so please double check anything important."""
-DISCORD_HELP_MENTIONS = (
-    "You can also mention me in a message with a picture or a question, or reply to my answer."
-)
 NO_IMAGES_IN_MESSAGE = "That message has no pictures I can look at."
 DOWNLOAD_FAILED = "I could not download that picture. Please try again."
 
@@ -124,35 +104,16 @@ def attachment_too_large(limit_bytes: int) -> str:
     return f"That file is too large. Please send a picture under {max(1, limit_bytes // (1024 * 1024))} MB."
 
 
-# -- Telegram -----------------------------------------------------------------------------
-
 NOT_ALLOWED = "Sorry, I am not available in this chat."
 UNKNOWN_COMMAND = "I do not know that command. Send /help to see what I can do."
 FORGET_YES = "Yes, delete everything"
 FORGET_NO = "No, keep it"
 FORGET_NOT_YOURS = "Only the person who asked can answer this."
-#: The commands Telegram lists in its menu (setMyCommands), with their descriptions.
-TELEGRAM_COMMANDS = (
-    ("describe", "Describe the current photo again, in full detail"),
-    ("read", "Read out the text in the photo"),
-    ("alt", "A short description to use as alt text"),
-    ("detail", "How much I say about a new photo: brief, normal or full"),
-    ("voice", "Also send my answers as voice messages: on or off"),
-    ("language", "The language of the text I read, for example eng"),
-    ("settings", "Show your settings"),
-    ("reset", "Start over with no current photo"),
-    ("forget", "Delete everything stored for this chat"),
-    ("privacy", "What I store and for how long"),
-    ("help", "How to use me"),
-)
 
 
 def numbered(index: int, total: int, text: str, noun: str = "Photo") -> str:
     """One answer of several about the pictures of one album or message: "Photo 2 of 3: ..."."""
     return f"{noun} {index} of {total}: {text}"
-
-
-# -- Discord settings ---------------------------------------------------------------------
 
 
 def ocr_languages(current: str, installed: list[str]) -> str:
