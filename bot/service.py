@@ -10,11 +10,11 @@ beside it, and words the answer for a screen reader. Whatever goes wrong becomes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from PIL import Image
@@ -24,58 +24,30 @@ from bot.failures import replies_on_failure
 from bot.images import ImageError, PreparedImage, prepare_image
 from bot.preferences import (
     Detail,
-    PreferenceError,
     Preferences,
-    parse_alt_length,
-    parse_detail,
-    parse_language,
-    parse_switch,
 )
 from bot.ratelimit import RateLimiter
+from bot.service_options import OCR_MODEL_NAME, READ_REQUEST, ServiceOptions
+from bot.settings_commands import SettingsCommands
 from bot.speech import Speaker, SpeechUnavailable
-from bot.types import ChatRef, QueueCallback, Reply, ReplyKind
+from bot.submit_together import DOOR, SubmitTogether, at_the_door, left_without_arriving
+from bot.types import ChatRef, QueueCallback, Reply, ReplyKind, Upload
 from bot.wording import alt_text, hedge, is_unsure, sentence, weave
 from inference.ocr import OcrResult, OcrUnavailable, installed_languages, read_text
 from inference.prompts import caption_prompt, detail_prompts, question_prompt
 from inference.types import (
-    ANSWER_OPTIONS,
-    CAPTION_OPTIONS,
     Engine,
     GenerationOptions,
     GenerationRequest,
     GenerationResult,
 )
 from inference.worker import InferenceQueue, Ticket, WorkerBusy, WorkerStopped
-from storage import Store, StoredImage, TurnKind
+from storage import NotFoundError, Store, StoredImage, TurnKind
 
 log = logging.getLogger(__name__)
 
-OCR_MODEL_NAME = "tesseract"
-#: Questions that mean "read the text to me": answered by OCR, not by the model's guess.
-READ_REQUEST = re.compile(
-    r"^\s*(please\s+)?(read\b|what\s+does\s+(it|this|that|the\s+\w+)\s+say\b|what('s|\s+is)\s+written\b"
-    r"|what\s+is\s+the\s+text\b|what\s+text\b)",
-    re.IGNORECASE,
-)
 
-
-@dataclass(frozen=True, slots=True)
-class ServiceOptions:
-    """The knobs of the core, taken from the config at start."""
-
-    caption_options: GenerationOptions = CAPTION_OPTIONS
-    answer_options: GenerationOptions = ANSWER_OPTIONS
-    caption_prefix: str = ""
-    max_image_bytes: int = 50 * 1024 * 1024
-    max_image_pixels: int = 50_000_000
-    photos_per_minute: int = 10
-    request_timeout_s: float = 120.0
-    retention_days: int = 30
-    preferences: Preferences = field(default_factory=Preferences)
-    low_confidence_logprob: float = -1.2
-
-
-class ChatService:
+class ChatService(SettingsCommands):
     """One instance serves every adapter; it holds no per-chat state of its own but the rate limits."""
 
     def __init__(
@@ -115,16 +87,58 @@ class ChatService:
         accepted = await self._accept(chat, data, message_id)
         if isinstance(accepted, Reply):
             return accepted
-        chat_id, stored, prepared = accepted
-        question = (question or "").strip()
-        prefs = await self.preferences(chat)
-        if question and READ_REQUEST.match(question):
-            reply = await self._read(chat_id, stored, prepared, prefs)
-        elif question:
-            reply = await self._answer(chat, chat_id, stored, prepared, question, on_queued)
-        else:
-            reply = await self._describe(chat, chat_id, stored, prepared, detail or prefs.detail, on_queued)
-        return await self._voiced(reply, prefs)
+        return await self._respond(chat, accepted, question, detail, await self.preferences(chat), on_queued)
+
+    async def describe_photos(
+        self,
+        chat: ChatRef,
+        uploads: Sequence[Upload],
+        *,
+        question: str | None = None,
+        on_queued: QueueCallback | None = None,
+    ) -> list[Reply]:
+        """Several photos at once (an album): one reply each, in order.
+
+        All their requests are submitted together, so the worker answers them in shared batches
+        instead of one photo after another; the last photo becomes the current one.
+        """
+        try:
+            accepted = [await self._accept(chat, upload.data, upload.message_id) for upload in uploads]
+            prefs = await self.preferences(chat)
+        except Exception:
+            log.exception("describe_photos failed platform=%s chat=%s", chat.platform, chat.chat_id)
+            return [Reply(texts.FAILED, ReplyKind.ERROR) for _ in uploads]
+        first = next((i for i, item in enumerate(accepted) if not isinstance(item, Reply)), None)
+        door = SubmitTogether(len(accepted))
+
+        async def respond(index: int, item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
+            DOOR.set(door)
+            try:
+                if isinstance(item, Reply):
+                    return item
+                return await self._respond(
+                    chat, item, question, None, prefs, on_queued if index == first else None
+                )
+            finally:
+                left_without_arriving(door)
+
+        results = await asyncio.gather(
+            *(respond(i, item) for i, item in enumerate(accepted)), return_exceptions=True
+        )
+        replies = []
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("describing an album photo failed: %s", type(result).__name__, exc_info=result)
+                result = Reply(
+                    texts.PHOTO_GONE if isinstance(result, NotFoundError) else texts.FAILED, ReplyKind.ERROR
+                )
+            replies.append(result)
+        stored = [item for item in accepted if not isinstance(item, Reply)]
+        if stored:  # answers finished in any order; the album's last photo is the one to ask about
+            chat_id, last, _ = stored[-1]
+            with contextlib.suppress(NotFoundError):
+                await self.store.set_active_image(chat_id, last.id)
+        return replies
 
     @replies_on_failure
     async def add_photo(self, chat: ChatRef, data: bytes, *, message_id: str | None = None) -> Reply | None:
@@ -231,40 +245,6 @@ class ChatService:
     def privacy(self) -> Reply:
         return Reply(texts.PRIVACY.format(days=self.options.retention_days), ReplyKind.INFO)
 
-    # -- settings ---------------------------------------------------------------------
-
-    async def preferences(self, chat: ChatRef) -> Preferences:
-        stored = await self.store.user_settings(chat.platform, chat.user_id)
-        return self.options.preferences.merged(stored)
-
-    @replies_on_failure
-    async def show_settings(self, chat: ChatRef) -> Reply:
-        return Reply(texts.settings_summary(await self.preferences(chat)), ReplyKind.INFO)
-
-    @replies_on_failure
-    async def set_preference(self, chat: ChatRef, name: str, value: str) -> Reply:
-        """/detail, /voice, /language, /alt N: validate what the person typed and store it."""
-        try:
-            if name == "detail":
-                parsed: object = parse_detail(value)
-            elif name == "voice":
-                parsed = parse_switch(value)
-                if parsed and not self.speaker.available():
-                    return Reply(texts.VOICE_UNAVAILABLE, ReplyKind.ERROR)
-            elif name == "ocr_language":
-                parsed = parse_language(value, await asyncio.to_thread(self.ocr_languages))
-            elif name == "alt_text_chars":
-                parsed = parse_alt_length(value)
-            else:
-                raise ValueError(f"unknown preference {name!r}")
-        except PreferenceError as error:
-            return Reply(str(error), ReplyKind.ERROR)
-        await self.store.update_user_settings(chat.platform, chat.user_id, **{name: parsed})
-        return Reply(texts.setting_changed(name, parsed), ReplyKind.INFO)
-
-    async def ocr_language_list(self) -> list[str]:
-        return await asyncio.to_thread(self.ocr_languages)
-
     # -- retention --------------------------------------------------------------------
 
     async def purge_expired(self, now: datetime | None = None) -> int:
@@ -307,6 +287,26 @@ class ChatService:
         if message_id is not None:
             await self.store.link_message(chat_id, message_id, stored.id)
         return chat_id, stored, prepared
+
+    async def _respond(
+        self,
+        chat: ChatRef,
+        accepted: tuple[int, StoredImage, PreparedImage],
+        question: str | None,
+        detail: Detail | None,
+        prefs: Preferences,
+        on_queued: QueueCallback | None,
+    ) -> Reply:
+        """The answer to a new photo: its caption's question, its text, or its description."""
+        chat_id, stored, prepared = accepted
+        question = (question or "").strip()
+        if question and READ_REQUEST.match(question):
+            reply = await self._read(chat_id, stored, prepared, prefs)
+        elif question:
+            reply = await self._answer(chat, chat_id, stored, prepared, question, on_queued)
+        else:
+            reply = await self._describe(chat, chat_id, stored, prepared, detail or prefs.detail, on_queued)
+        return await self._voiced(reply, prefs)
 
     async def _current_photo(
         self, chat: ChatRef, about_message_id: str | None
@@ -431,6 +431,7 @@ class ChatService:
         self, chat: ChatRef, requests: list[GenerationRequest], on_queued: QueueCallback | None
     ) -> list[GenerationResult] | Reply:
         """Submit together (so they share a batch), tell the place in line, await every answer."""
+        await at_the_door()
         tickets: list[Ticket] = []
         try:
             for request in requests:

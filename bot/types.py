@@ -23,6 +23,14 @@ class ReplyKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Upload:
+    """A photo as a platform delivered it: its bytes and, if any, the message that carried it."""
+
+    data: bytes = field(repr=False)
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VoiceNote:
     """One spoken part of a reply: OGG/Opus audio and the text it speaks (for a caption)."""
 

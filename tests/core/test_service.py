@@ -1,6 +1,7 @@
 """The core against a real SQLite store and a scripted engine: prompts, history, errors."""
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import text
 from bot import texts
 from bot.preferences import Preferences
 from bot.service import ChatService, ServiceOptions
-from bot.types import ChatRef, ReplyKind
+from bot.types import ChatRef, ReplyKind, Upload
 from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS
 from inference.worker import InferenceWorker
 from storage import Store
@@ -258,3 +259,27 @@ async def test_a_store_failure_becomes_an_apology(service, store, caplog, monkey
     reply = await service.ask(ALICE, "what is it?")
     assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.FAILED)
     assert "ask failed platform=test chat=chat-a" in caplog.text
+
+
+async def test_an_album_is_answered_in_shared_batches_in_order_with_the_last_photo_current(store):
+    engine = FakeEngine(delay_s=0.05)
+    worker = InferenceWorker(engine, max_batch_size=16, batch_wait_ms=20)
+    await worker.start()
+    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    uploads = [
+        Upload(photos.jpeg(seed=1), "1"),
+        Upload(photos.truncated_jpeg(), "2"),
+        Upload(photos.png(seed=3), "3"),
+    ]
+    try:
+        engine.enqueue("first", "third")
+        replies = await service.describe_photos(ALICE, uploads)
+        await service.ask(ALICE, "and this one?")
+    finally:
+        await worker.stop()
+    assert [r.kind for r in replies] == [ReplyKind.ANSWER, ReplyKind.ERROR, ReplyKind.ANSWER]
+    assert "damaged" in replies[1].text
+    assert len(engine.batches[0]) == 2, "both photos' captions ran as one batch"
+    first_key, third_key = (hashlib.sha256(uploads[n].data).hexdigest() for n in (0, 2))
+    assert {r.image_key for r in engine.batches[0]} == {first_key, third_key}
+    assert engine.requests[-1].image_key == third_key, "the album's last photo is the current one"
