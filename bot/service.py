@@ -108,23 +108,18 @@ class ChatService(SettingsCommands):
         except Exception:
             log.exception("describe_photos failed platform=%s chat=%s", chat.platform, chat.chat_id)
             return [Reply(texts.FAILED, ReplyKind.ERROR) for _ in uploads]
-        first = next((i for i, item in enumerate(accepted) if not isinstance(item, Reply)), None)
         door = SubmitTogether(len(accepted))
 
-        async def respond(index: int, item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
+        async def respond(item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
             DOOR.set(door)
             try:
                 if isinstance(item, Reply):
                     return item
-                return await self._respond(
-                    chat, item, question, None, prefs, on_queued if index == first else None
-                )
+                return await self._respond(chat, item, question, None, prefs, on_queued)
             finally:
                 left_without_arriving(door)
 
-        results = await asyncio.gather(
-            *(respond(i, item) for i, item in enumerate(accepted)), return_exceptions=True
-        )
+        results = await asyncio.gather(*(respond(item) for item in accepted), return_exceptions=True)
         replies = []
         for result in results:
             if isinstance(result, BaseException):
@@ -431,7 +426,8 @@ class ChatService(SettingsCommands):
         self, chat: ChatRef, requests: list[GenerationRequest], on_queued: QueueCallback | None
     ) -> list[GenerationResult] | Reply:
         """Submit together (so they share a batch), tell the place in line, await every answer."""
-        await at_the_door()
+        if not await at_the_door():
+            on_queued = None
         tickets: list[Ticket] = []
         try:
             for request in requests:

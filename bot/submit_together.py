@@ -17,6 +17,7 @@ class SubmitTogether:
 
     def __init__(self, members: int) -> None:
         self._waiting = members
+        self._arrived = 0
         self._open = asyncio.Event()
         if members <= 0:
             self._open.set()
@@ -26,9 +27,16 @@ class SubmitTogether:
         if self._waiting <= 0:
             self._open.set()
 
-    async def arrive(self) -> None:
+    async def arrive(self) -> bool:
+        """Wait for the others; True for the first to arrive, which the door lets through first."""
+        self._arrived += 1
+        first = self._arrived == 1
         self.leave()
-        await self._open.wait()
+        if self._open.is_set():
+            await asyncio.sleep(0)  # the last to arrive opened the door: let the earlier ones go first
+        else:
+            await self._open.wait()  # asyncio wakes waiters in the order they began to wait
+        return first
 
 
 #: Set in each album photo's own task (asyncio.gather copies the context per task); cleared on arrival.
@@ -37,12 +45,17 @@ DOOR: contextvars.ContextVar[SubmitTogether | None] = contextvars.ContextVar(
 )
 
 
-async def at_the_door() -> None:
-    """Called just before submitting: waits for the album's other photos, if this is one."""
+async def at_the_door() -> bool:
+    """Called just before submitting: waits for the album's other photos, if this is one.
+
+    True when this request is the one to report the place in line: not part of an album, or the
+    album's first to be submitted (the others would count their own album as ahead of them).
+    """
     door = DOOR.get()
-    if door is not None:
-        DOOR.set(None)
-        await door.arrive()
+    if door is None:
+        return True
+    DOOR.set(None)
+    return await door.arrive()
 
 
 def left_without_arriving(door: SubmitTogether) -> None:

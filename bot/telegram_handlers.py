@@ -29,7 +29,7 @@ from bot.telegram_messages import (
     question_text,
 )
 from bot.telegram_replies import Responder, retrying, send_text
-from bot.types import ChatRef, Reply, ReplyKind
+from bot.types import ChatRef, Reply, ReplyKind, Upload
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +221,26 @@ class TelegramHandlers:
         chat = message_chat_ref(first)
         question = next((q for m in messages if (q := question_text(m, bot.username))), "")
         async with Responder(bot, self.service, chat, first) as responder:
+            replies: dict[int, Reply] = {}
+            uploads: dict[int, Upload] = {}
+            for index, message in enumerate(messages):
+                upload = await self._upload(message)
+                if isinstance(upload, Reply):
+                    replies[index] = upload
+                else:
+                    uploads[index] = upload
+            # All photos at once, so the worker answers them in shared batches.
+            answers = await self.service.describe_photos(
+                chat, list(uploads.values()), question=question, on_queued=responder.on_queued
+            )
+            replies.update(zip(uploads, answers, strict=True))
             for index, message in enumerate(messages, start=1):
                 responder.quote = message.message_id
-                reply = await self._describe(chat, message, question, responder)
                 numbered = (index, total) if total > 1 else None
-                await responder.deliver(reply, numbered=numbered, last=index == total)
+                await responder.deliver(replies[index - 1], numbered=numbered, last=index == total)
 
-    async def _describe(self, chat: ChatRef, message: Message, question: str, responder: Responder) -> Reply:
+    async def _upload(self, message: Message) -> Upload | Reply:
+        """The message's picture, downloaded; or the Reply saying why it cannot be looked at."""
         image = image_file(message)
         if image is None:
             return Reply(texts.NOT_AN_IMAGE, ReplyKind.ERROR)
@@ -235,11 +248,17 @@ class TelegramHandlers:
             data = await self._download(image)
         except DownloadRefused as refusal:
             return Reply(refusal.text, ReplyKind.ERROR)
+        return Upload(data, str(message.message_id))
+
+    async def _describe(self, chat: ChatRef, message: Message, question: str, responder: Responder) -> Reply:
+        upload = await self._upload(message)
+        if isinstance(upload, Reply):
+            return upload
         return await self.service.describe_photo(
             chat,
-            data,
+            upload.data,
             question=question,
-            message_id=str(message.message_id),
+            message_id=upload.message_id,
             on_queued=responder.on_queued,
         )
 
