@@ -34,7 +34,7 @@ from bot.discord_replies import (
 from bot.discord_settings import SettingsCommands
 from bot.preferences import ALT_TEXT_RANGE, Detail
 from bot.service import ChatService
-from bot.types import ChatRef, Reply, ReplyKind
+from bot.types import ChatRef, Reply, ReplyKind, Upload
 
 log = logging.getLogger(__name__)
 
@@ -362,14 +362,29 @@ class DiscordCommands:
         message_id: str,
         question: str = "",
     ) -> None:
-        for index, source in enumerate(sources, start=1):
-            work = self._describe(chat, source, replies, question=question, message_id=message_id)
-            reply = await self._bounded(work)
-            text = (
-                reply.text
-                if len(sources) == 1
-                else texts.numbered(index, len(sources), reply.text, noun="Image")
-            )
+        if len(sources) == 1:
+            work = self._describe(chat, sources[0], replies, question=question, message_id=message_id)
+            await self._deliver(chat, replies, await self._bounded(work))
+            return
+        answers: dict[int, Reply] = {}
+        uploads: dict[int, Upload] = {}
+        for index, source in enumerate(sources):
+            data = await self._download(source)
+            if isinstance(data, Reply):
+                answers[index] = data
+            else:
+                uploads[index] = Upload(data, message_id)
+        # All pictures at once, so the worker answers them in shared batches.
+        work = self.service.describe_photos(
+            chat, list(uploads.values()), question=question or None, on_queued=replies.position
+        )
+        try:
+            answers.update(zip(uploads, await asyncio.wait_for(work, self.answer_timeout_s), strict=True))
+        except TimeoutError:
+            answers.update(dict.fromkeys(uploads, Reply(texts.TIMEOUT, ReplyKind.ERROR)))
+        for index in range(len(sources)):
+            reply = answers[index]
+            text = texts.numbered(index + 1, len(sources), reply.text, noun="Image")
             await self._deliver(chat, replies, reply, text)
 
     async def _describe(

@@ -110,8 +110,8 @@ class ChatService(SettingsCommands):
             return [Reply(texts.FAILED, ReplyKind.ERROR) for _ in uploads]
         door = SubmitTogether(len(accepted))
 
-        async def respond(item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
-            DOOR.set(door)
+        async def respond(index: int, item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
+            DOOR.set((door, index))
             try:
                 if isinstance(item, Reply):
                     return item
@@ -119,7 +119,9 @@ class ChatService(SettingsCommands):
             finally:
                 left_without_arriving(door)
 
-        results = await asyncio.gather(*(respond(item) for item in accepted), return_exceptions=True)
+        results = await asyncio.gather(
+            *(respond(i, item) for i, item in enumerate(accepted)), return_exceptions=True
+        )
         replies = []
         for result in results:
             if isinstance(result, BaseException):

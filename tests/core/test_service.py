@@ -281,5 +281,5 @@ async def test_an_album_is_answered_in_shared_batches_in_order_with_the_last_pho
     assert "damaged" in replies[1].text
     assert len(engine.batches[0]) == 2, "both photos' captions ran as one batch"
     first_key, third_key = (hashlib.sha256(uploads[n].data).hexdigest() for n in (0, 2))
-    assert {r.image_key for r in engine.batches[0]} == {first_key, third_key}
+    assert [r.image_key for r in engine.batches[0]] == [first_key, third_key], "in the album's order"
     assert engine.requests[-1].image_key == third_key, "the album's last photo is the current one"

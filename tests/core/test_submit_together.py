@@ -3,12 +3,12 @@ import asyncio
 from bot.submit_together import DOOR, SubmitTogether, at_the_door, left_without_arriving
 
 
-async def test_members_pass_the_door_together_in_arrival_order_and_only_the_first_reports():
+async def test_members_pass_the_door_together_in_album_order_and_only_the_first_reports():
     door = SubmitTogether(3)
     passed: list[tuple[str, bool]] = []
 
-    async def member(name: str, delay: float, arrives: bool) -> None:
-        DOOR.set(door)
+    async def member(index: int, name: str, delay: float, arrives: bool) -> None:
+        DOOR.set((door, index))
         try:
             await asyncio.sleep(delay)
             if arrives:
@@ -18,8 +18,11 @@ async def test_members_pass_the_door_together_in_arrival_order_and_only_the_firs
             if not arrives:
                 passed.append((name, False))
 
-    await asyncio.gather(member("b", 0.02, True), member("a", 0.01, True), member("gone", 0.03, False))
-    assert passed == [("gone", False), ("a", True), ("b", False)], "the door opened only when all were in"
+    # "b" is the album's first photo but reaches the door last: the door keeps the album's order.
+    await asyncio.gather(
+        member(0, "b", 0.02, True), member(1, "a", 0.01, True), member(2, "gone", 0.03, False)
+    )
+    assert passed == [("gone", False), ("b", True), ("a", False)], "the door opened only when all were in"
 
 
 async def test_outside_an_album_nobody_waits():
