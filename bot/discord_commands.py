@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
@@ -18,6 +18,8 @@ from discord import app_commands
 
 from bot import texts
 from bot.discord_forget import ForgetView
+from bot.discord_help import HELP, HELP_MENTIONS
+from bot.discord_inflight import InFlight
 from bot.discord_replies import (
     ImageSource,
     ImageTooLarge,
@@ -38,26 +40,6 @@ from bot.types import ChatRef, Reply, ReplyKind, Upload
 
 log = logging.getLogger(__name__)
 
-#: /help on Discord: the slash commands and the menu, one line each, for a screen reader.
-HELP = """I describe pictures and answer questions about them.
-Commands:
-/describe with an image: I tell you what is in the picture. Set detail to True for a longer description.
-/ask with a question: I answer it about your last picture. Attach an image to ask about a new one.
-/read: I read out the text in your last picture. Attach an image to read a new one.
-/alt: a short description of your last picture to use as alt text. Attach an image for a new one.
-/alt with a length: the most characters alt text may have, from 20 to 1000.
-Describe image: open the Apps menu of any message with pictures and choose Describe image.
-/detail: how much I say about a new picture, brief, normal or full.
-/voice on or off: also send my answers as audio files.
-/language: the language of the text I read. Leave the code out to see the ones I know.
-/settings: show your settings.
-/reset: start over with no current picture.
-/forget: delete everything I stored for you in this channel.
-/privacy: what I store and for how long.
-/help: show this message.
-My answers come from an AI model. They can be wrong, so please double check anything important."""
-HELP_MENTIONS = "You can also mention me in a message with a picture or a question, or reply to my answer."
-
 PLATFORM = "discord"
 DESCRIBE_MENU = "Describe image"
 #: /alt's length option; Discord's client refuses other numbers before the command is sent.
@@ -70,34 +52,6 @@ def chat_ref(channel_id: int | None, user_id: int) -> ChatRef:
 
 
 Replies = InteractionReplies | MessageReplies
-
-
-class InFlight:
-    """Counts the interactions being answered, so that a stop can let them finish first."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        self.count += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        """Whether everything finished within `timeout_s`."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
 
 
 class DiscordCommands:

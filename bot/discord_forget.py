@@ -17,7 +17,7 @@ from bot.service import ChatService
 from bot.types import ChatRef
 
 if TYPE_CHECKING:
-    from bot.discord_commands import InFlight
+    from bot.discord_inflight import InFlight
 
 FORGET_CONFIRM_TIMEOUT_S = 300.0
 

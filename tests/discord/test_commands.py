@@ -10,7 +10,7 @@ import discord
 import pytest
 from sqlalchemy import text
 
-from bot import discord_commands, texts
+from bot import discord_help, texts
 from bot.service import ChatService
 from storage import Store
 from tests.core import photos
@@ -42,7 +42,7 @@ async def test_reset_puts_the_photo_aside(driver: Driver, adapter, engine: Recor
 async def test_help_and_privacy_answer_privately(driver: Driver, adapter, service: ChatService) -> None:
     _, help_callback = await driver.command("help")
     assert is_ephemeral(help_callback)
-    assert help_callback.json["data"]["content"] == discord_commands.HELP
+    assert help_callback.json["data"]["content"] == discord_help.HELP
     _, privacy_callback = await driver.command("privacy")
     assert is_ephemeral(privacy_callback)
     assert privacy_callback.json["data"]["content"] == service.privacy().text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from bot import discord_commands, texts
+from bot import discord_help, texts
 from tests.core import photos
 from tests.discord.conftest import RecordingEngine
 from tests.discord.driver import Driver, settle
@@ -104,4 +104,4 @@ async def test_mentions_are_not_read_when_message_content_is_off(
     )
     assert sent is None  # without the messages intents Discord does not even send it
     _, callback = await driver.command("help")
-    assert discord_commands.HELP_MENTIONS not in callback.json["data"]["content"]
+    assert discord_help.HELP_MENTIONS not in callback.json["data"]["content"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot import discord_commands
+from bot import discord_help
 from bot.discord_commands import DESCRIBE_MENU
 from tests.discord.driver import Driver
 
@@ -51,7 +51,7 @@ async def test_configured_guilds_get_the_commands_and_the_global_list_is_emptied
     assert fake.command_puts == puts + 2
     payload, callback = await driver.command("help")
     assert payload["data"]["guild_id"] == str(fake.guild_id)
-    assert callback.json["data"]["content"] == discord_commands.HELP
+    assert callback.json["data"]["content"] == discord_help.HELP
 
 
 async def test_a_failed_registration_is_logged_and_retried_at_the_next_start(
