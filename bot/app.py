@@ -123,10 +123,11 @@ async def running_service(
         )
         await worker.start()
         service = ChatService(store, worker, engine, service_options(settings), speaker=speaker(settings))
-        await service.purge_expired()  # also for the terminal commands, which run no periodic task
-        if retention:
+        if retention:  # purges now, then every purge_interval_hours
             interval_s = settings.storage.purge_interval_hours * 3600
             retention_task = asyncio.create_task(service.run_retention(interval_s), name="blipbot-retention")
+        else:  # the terminal commands run no periodic task: purge once at start
+            await service.purge_expired()
         yield service
     finally:
         if retention_task is not None:
