@@ -31,10 +31,15 @@ def png(seed: int = 0) -> bytes:
 
 
 def exif_rotated_jpeg() -> bytes:
-    """A 64x32 picture whose EXIF says 'rotate 90 degrees': upright it is 32x64."""
+    """A 64x32 picture, red on its left half, whose EXIF says 'rotate 90 degrees clockwise to view'.
+
+    Upright it is 32x64 with the red half on top.
+    """
+    image = Image.new("RGB", (64, 32), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 32, 32))
     exif = Image.Exif()
     exif[0x0112] = 6
-    return encode(gradient(64, 32), "JPEG", exif=exif.tobytes())
+    return encode(image, "JPEG", exif=exif.tobytes(), quality=95)
 
 
 def png_with_alpha() -> bytes:
@@ -44,11 +49,13 @@ def png_with_alpha() -> bytes:
 
 
 def cmyk_jpeg() -> bytes:
-    return encode(gradient().convert("CMYK"), "JPEG")
+    """Pure yellow, stored as CMYK."""
+    return encode(Image.new("CMYK", (64, 48), (0, 0, 255, 0)), "JPEG", quality=95)
 
 
 def palette_gif() -> bytes:
-    frames = [gradient(seed=s).convert("P") for s in range(2)]
+    """Two frames: all green, then all red (the first frame is the one to describe)."""
+    frames = [Image.new("RGB", (64, 48), colour).convert("P") for colour in ((0, 255, 0), (255, 0, 0))]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100)
     return buffer.getvalue()

@@ -15,6 +15,19 @@ def test_jpeg_decodes_to_rgb_with_its_mime_and_size():
 def test_exif_orientation_is_applied():
     prepared = prepare_image(photos.exif_rotated_jpeg(), **LIMITS)
     assert prepared.image.size == (32, 64)
+    top, bottom = prepared.image.getpixel((16, 8)), prepared.image.getpixel((16, 56))
+    assert top[0] > 200 and top[2] < 60, "the red half is on top once turned the right way"
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_a_gif_is_described_by_its_first_frame():
+    red, green, blue = prepare_image(photos.palette_gif(), **LIMITS).image.getpixel((10, 10))
+    assert green > 200 and red < 60
+
+
+def test_cmyk_colours_survive_the_conversion():
+    red, green, blue = prepare_image(photos.cmyk_jpeg(), **LIMITS).image.getpixel((10, 10))
+    assert red > 200 and green > 200 and blue < 60, "yellow stays yellow"
 
 
 def test_transparent_png_is_laid_on_white():
