@@ -21,7 +21,7 @@ def test_exif_orientation_is_applied():
 
 
 def test_a_gif_is_described_by_its_first_frame():
-    red, green, blue = prepare_image(photos.palette_gif(), **LIMITS).image.getpixel((10, 10))
+    red, green, _ = prepare_image(photos.palette_gif(), **LIMITS).image.getpixel((10, 10))
     assert green > 200 and red < 60
 
 
