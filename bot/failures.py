@@ -16,6 +16,15 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def failure_reply(error: Exception, action: str, chat: object = None) -> Reply:
+    """The apology for `error` in a user action, logged (with its chat) unless it is expected."""
+    if isinstance(error, NotFoundError):  # the photo or chat was deleted meanwhile (/forget, retention)
+        return Reply(texts.PHOTO_GONE, ReplyKind.INFO)
+    where = f"platform={chat.platform} chat={chat.chat_id}" if isinstance(chat, ChatRef) else ""
+    log.error("%s failed %s", action, where, exc_info=error)
+    return Reply(texts.FAILED, ReplyKind.ERROR)
+
+
 def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Reply]]:
     """Turn an unexpected failure of a user action into a short apology, logged with its chat.
 
@@ -27,12 +36,7 @@ def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Reply:
         try:
             return await method(*args, **kwargs)
-        except NotFoundError:  # the photo or chat was deleted meanwhile (/forget, retention)
-            return Reply(texts.PHOTO_GONE, ReplyKind.INFO)
-        except Exception:
-            chat = args[1] if len(args) > 1 else None
-            where = f"platform={chat.platform} chat={chat.chat_id}" if isinstance(chat, ChatRef) else ""
-            log.exception("%s failed %s", method.__name__, where)
-            return Reply(texts.FAILED, ReplyKind.ERROR)
+        except Exception as error:
+            return failure_reply(error, method.__name__, args[1] if len(args) > 1 else None)
 
     return guarded

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from PIL import Image
 
 from bot import texts
-from bot.failures import replies_on_failure
+from bot.failures import failure_reply, replies_on_failure
 from bot.images import ImageError, PreparedImage, prepare_image
 from bot.preferences import (
     Detail,
@@ -105,9 +105,8 @@ class ChatService(SettingsCommands):
         try:
             accepted = [await self._accept(chat, upload.data, upload.message_id) for upload in uploads]
             prefs = await self.preferences(chat)
-        except Exception:
-            log.exception("describe_photos failed platform=%s chat=%s", chat.platform, chat.chat_id)
-            return [Reply(texts.FAILED, ReplyKind.ERROR) for _ in uploads]
+        except Exception as error:
+            return [failure_reply(error, "describe_photos", chat)] * len(uploads)
         door = SubmitTogether(len(accepted))
 
         async def respond(index: int, item: tuple[int, StoredImage, PreparedImage] | Reply) -> Reply:
@@ -122,14 +121,13 @@ class ChatService(SettingsCommands):
         results = await asyncio.gather(
             *(respond(i, item) for i, item in enumerate(accepted)), return_exceptions=True
         )
-        replies = []
         for result in results:
-            if isinstance(result, BaseException):
-                log.error("describing an album photo failed: %s", type(result).__name__, exc_info=result)
-                result = Reply(
-                    texts.PHOTO_GONE if isinstance(result, NotFoundError) else texts.FAILED, ReplyKind.ERROR
-                )
-            replies.append(result)
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # cancellation, shutdown: not a failure to apologise for
+        replies = [
+            failure_reply(result, "describe_photos", chat) if isinstance(result, Exception) else result
+            for result in results
+        ]
         stored = [item for item in accepted if not isinstance(item, Reply)]
         if stored:  # answers finished in any order; the album's last photo is the one to ask about
             chat_id, last, _ = stored[-1]
