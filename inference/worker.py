@@ -235,38 +235,28 @@ class InferenceWorker:
         started = time.perf_counter()
         for job in batch:
             job.started_at = started
-        loop = asyncio.get_running_loop()
-        requests = [job.request for job in batch]
         try:
-            try:
-                results = await loop.run_in_executor(self._executor, self.engine.generate_batch, requests)
-            except Exception:
-                if len(batch) == 1:
-                    raise
+            await self._answer(batch)
+        except Exception as error:
+            if len(batch) == 1:
+                _fail([batch[0]], error)
+            else:
                 # One bad request must fail only itself: retry the batch one by one.
                 log.warning("batch of %d failed; retrying its requests one by one", len(batch))
                 for job in batch:
-                    await self._execute_one(job)
-                self._running = []
-                return
-            for job, result in zip(batch, results, strict=True):
-                if not job.future.done():
-                    job.future.set_result(result)
-        except Exception as error:
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(error)
+                    try:
+                        await self._answer([job])
+                    except Exception as one_error:
+                        _fail([job], one_error)
         # Left in place on a BaseException, so that `_run` fails these waiters too.
         self._running = []
 
-    async def _execute_one(self, job: Job) -> None:
+    async def _answer(self, jobs: list[Job]) -> None:
+        """One `generate_batch` in the worker's thread; each job's future gets its result."""
         loop = asyncio.get_running_loop()
-        try:
-            [result] = await loop.run_in_executor(self._executor, self.engine.generate_batch, [job.request])
-        except Exception as error:
-            if not job.future.done():
-                job.future.set_exception(error)
-        else:
+        requests = [job.request for job in jobs]
+        results = await loop.run_in_executor(self._executor, self.engine.generate_batch, requests)
+        for job, result in zip(jobs, results, strict=True):
             if not job.future.done():
                 job.future.set_result(result)
 
@@ -278,7 +268,11 @@ class InferenceWorker:
             log.debug("preparing a request failed; its batch will do the work", exc_info=True)
 
     def _fail_all(self, error: Exception) -> None:
-        for job in [*self._running, *self._pending]:
-            if not job.future.done():
-                job.future.set_exception(error)
+        _fail([*self._running, *self._pending], error)
         self._pending.clear()
+
+
+def _fail(jobs: list[Job], error: Exception) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error)
