@@ -156,20 +156,13 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             max_bytes=settings.limits.max_image_bytes,
             max_pixels=settings.limits.max_image_pixels,
         )
-    except console.PhotoFileError as error:
-        print(f"blipbot: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except ImageError as error:
+    except (console.PhotoFileError, ImageError) as error:
         print(f"blipbot: {error}", file=sys.stderr)
         return EXIT_ERROR
     async with running_service(settings, retention=False) as service:
-        try:
-            if args.command == "chat":
-                return await console.chat(service, args.image)
-            reply = await console.describe(service, args.image, args.question)
-        except console.PhotoFileError as error:
-            print(f"blipbot: {error}", file=sys.stderr)
-            return EXIT_ERROR
+        if args.command == "chat":
+            return await console.chat(service, data)
+        reply = await console.describe(service, data, args.question)
     if reply.is_error:
         print(f"blipbot: {reply.text}", file=sys.stderr)
         return EXIT_ERROR

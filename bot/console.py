@@ -45,22 +45,21 @@ def _user_name() -> str:
         return "local"
 
 
-async def describe(service: ChatService, path: Path, question: str | None = None) -> Reply:
+async def describe(service: ChatService, data: bytes, question: str | None = None) -> Reply:
     """One photo, optionally one question; the reply (an error reply for a bad file)."""
-    data = read_photo(path)
     return await service.describe_photo(console_chat(), data, question=question)
 
 
 async def chat(
     service: ChatService,
-    path: Path,
+    data: bytes,
     *,
     read_line: Callable[[str], str] = input,
     out: TextIO = sys.stdout,
 ) -> int:
     """Describe the photo, then answer questions typed at the prompt until EOF or /quit."""
     ref = console_chat()
-    reply = await service.describe_photo(ref, read_photo(path))
+    reply = await service.describe_photo(ref, data)
     if reply.is_error:
         print(reply.text, file=sys.stderr)
         return 1

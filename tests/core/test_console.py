@@ -27,7 +27,7 @@ async def chat_once(database: str, photo, lines: list[str], engine: FakeEngine) 
 
     out = io.StringIO()
     try:
-        assert await console.chat(service, photo, read_line=read_line, out=out) == 0
+        assert await console.chat(service, photo.read_bytes(), read_line=read_line, out=out) == 0
     finally:
         await worker.stop()
         await store.close()
