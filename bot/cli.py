@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     # The terminal commands print answers on stdout; their log shows only problems.
     console = args.command in ("describe", "chat")
     configure_logging("ERROR" if console else settings.logging.level)
-    from bot.app import StartupError
+    from bot.core import StartupError
     from inference.loading import ModelLoadError  # torch is imported only once a command needs it
 
     try:
@@ -144,8 +144,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot import console
-    from bot.app import running_service
-    from bot.images import ImageError, prepare_image
+    from bot.core.images import ImageError, prepare_image
+    from bot.runner import running_service
 
     # The photo is checked before the model loads: a bad file should not cost a model download.
     try:

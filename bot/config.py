@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,12 @@ from pydantic_settings import (
     SettingsError,
     YamlConfigSettingsSource,
 )
+
+from bot.core.errors import ConfigError
+from bot.discord.config import DiscordConfig
+from bot.telegram.config import TelegramConfig
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_PATH = Path("config.yaml")
 
@@ -78,28 +84,6 @@ class LimitsConfig(Section):
     photos_per_minute: int = Field(default=10, ge=1)
 
 
-class TelegramConfig(Section):
-    token: SecretStr | None = None
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
-    webhook_port: int = Field(default=8443, ge=1, le=65535)
-    webhook_secret: SecretStr | None = None
-    allowed_chats: list[int] = Field(default_factory=list)
-    max_download_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    album_wait_s: float = Field(default=1.0, ge=0)
-
-
-class DiscordConfig(Section):
-    token: SecretStr | None = None
-    guild_ids: list[int] = Field(default_factory=list)
-    message_content: bool = False
-    max_attachment_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
-    state_dir: Path = Path("data")
-
-
 class AccessibilityConfig(Section):
     """Defaults for each person's settings (they change their own with /detail, /voice, ...)."""
 
@@ -156,10 +140,6 @@ class Settings(BaseSettings):
         if yaml_path:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
         return tuple(sources)
-
-
-class ConfigError(Exception):
-    """A bad configuration, explained in one line that names the key."""
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:

@@ -14,11 +14,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.service import ChatService
-from bot.types import ChatRef, Reply
+from bot.core import texts
+from bot.core.service import ChatService
+from bot.core.types import ChatRef, Reply, ReplyKind
 
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
+#: Settings commands and the preference each sets; the core checks the value.
+SETTING_COMMANDS = {"/detail": "detail", "/language": "ocr_language"}
+#: The terminal's own help: exactly the commands `_handle_line` accepts (no voice notes here).
+CONSOLE_HELP = """I describe photos and answer questions about them.
+Type a question about the photo, for example: what colour is the door?
+Commands:
+/describe: describe the photo again, in full detail.
+/read: read out the text in the photo.
+/alt: a short description to use as alt text. /alt 200 sets its length.
+/detail brief, normal or full: how much I say about a new photo.
+/language: the language of the text I read, for example /language deu.
+/settings: show your settings.
+/reset: start over with no current photo.
+/forget: delete everything I stored about this chat.
+/privacy: what I store and for how long.
+/help: show this message. /quit or Ctrl-D: leave.
+My answers come from an AI model. They can be wrong, so please double check anything important."""
 
 
 class PhotoFileError(Exception):
@@ -80,15 +98,27 @@ async def chat(
 
 
 async def _handle_line(service: ChatService, ref: ChatRef, line: str) -> Reply:
-    command = line.lower()
+    """A command from `CONSOLE_HELP`, or else a question about the photo."""
+    command, _, argument = line.partition(" ")
+    command, argument = command.lower(), argument.strip()
+    if not command.startswith("/"):
+        return await service.ask(ref, line)
     if command == "/help":
-        return service.help()
-    if command == "/reset":
-        return await service.reset(ref)
-    if command == "/forget":
-        return await service.forget(ref)
+        return Reply(CONSOLE_HELP, ReplyKind.INFO)
+    if command == "/alt" and argument:
+        return await service.set_preference(ref, "alt_text_chars", argument)
+    if command in SETTING_COMMANDS:
+        return await service.set_preference(ref, SETTING_COMMANDS[command], argument)
     if command == "/privacy":
         return service.privacy()
-    if command == "/describe":
-        return await service.describe_again(ref)
-    return await service.ask(ref, line)
+    simple = {
+        "/describe": service.describe_again,
+        "/read": service.read_text,
+        "/alt": service.alt_text,
+        "/settings": service.show_settings,
+        "/reset": service.reset,
+        "/forget": service.forget,
+    }
+    if command in simple:
+        return await simple[command](ref)
+    return Reply(texts.UNKNOWN_COMMAND, ReplyKind.INFO)

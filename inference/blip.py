@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import BlipForConditionalGeneration
 
-from inference.blip2 import eos_ids, read_generation, shared_options
+from inference.generation import eos_ids, pixel_dtype, read_generation, shared_options
 from inference.loading import load_processor, load_weights, read_config, resolve_placement
 from inference.prompts import caption_prompt, clean_answer
 from inference.types import GenerationRequest, GenerationResult
@@ -45,7 +45,7 @@ class BlipCaptionEngine:
         self._eos_token_ids = {model.config.text_config.sep_token_id} | eos_ids(
             model.text_decoder.generation_config
         )
-        self._pixel_dtype = model.vision_model.embeddings.patch_embedding.weight.dtype
+        self._pixel_dtype = pixel_dtype(model)
 
     @classmethod
     def load(

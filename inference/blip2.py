@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from transformers import Blip2ForConditionalGeneration, DynamicCache
 
 from inference.embedding_cache import ByteLRU, tensor_bytes
+from inference.generation import Generated, beam_width, eos_ids, pixel_dtype, read_generation, shared_options
 from inference.kv_prefix import BatchLayout, Prefix, assemble_cache, extract_prefixes, reusable_length
 from inference.loading import ModelLoadError, load_processor, load_weights, read_config, resolve_placement
 from inference.prompts import clean_answer
@@ -34,58 +34,6 @@ ANSWER_HEADROOM_TOKENS = 32
 T5_MAX_POSITIONS = 512
 #: Preprocessed photos waiting for their batch (about 0.6 MB each at 224x224).
 PREPARED_PIXELS_MB = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Generated:
-    """The tokens one request produced (prompt, padding and end-of-sequence removed), and their score."""
-
-    token_ids: list[int]
-    mean_logprob: float | None
-
-
-def shared_options(requests: Sequence[GenerationRequest]) -> GenerationOptions:
-    """The options every request in a batch shares; one `generate` call cannot mix them."""
-    options = requests[0].options
-    if any(request.options != options for request in requests):
-        raise ValueError("all requests in one batch must share the same GenerationOptions")
-    return options
-
-
-def read_generation(language_model: Any, output: Any, eos_token_ids: Iterable[int]) -> list[Generated]:
-    """Split `generate`'s output into each request's new tokens and their mean log-probability.
-
-    Works for prompt-echoing decoders (OPT, BLIP) and encoder-decoders (T5) alike: the new tokens
-    are the last columns of `sequences`, as many as `compute_transition_scores` has steps. Tokens
-    from the first end-of-sequence on are padding; the end-of-sequence itself is not counted.
-    """
-    beam_indices = getattr(output, "beam_indices", None)
-    # The stored scores are processed logits (greedy, sampling) or processed log-probs (beams):
-    # renormalising gives log-probabilities in both cases.
-    scores = language_model.compute_transition_scores(
-        output.sequences, output.scores, beam_indices, normalize_logits=True
-    )
-    steps = scores.shape[1]
-    tokens = output.sequences[:, output.sequences.shape[1] - steps :]
-    eos = torch.tensor(sorted(eos_token_ids), dtype=tokens.dtype, device=tokens.device)
-    is_eos = torch.isin(tokens, eos)
-    kept = is_eos.cumsum(dim=1) == 0
-    if beam_indices is not None:
-        kept &= beam_indices[:, :steps].to(kept.device) >= 0
-    results = []
-    for row_tokens, row_scores, row_kept in zip(tokens, scores, kept, strict=True):
-        count = int(row_kept.sum())
-        mean = float(row_scores[row_kept].float().mean()) if count else None
-        results.append(Generated(row_tokens[row_kept].tolist(), mean))
-    return results
-
-
-def eos_ids(generation_config: Any) -> set[int]:
-    """The end-of-sequence ids a generation config stops at, as a set (configs allow int or list)."""
-    eos = generation_config.eos_token_id
-    if eos is None:
-        return set()
-    return {eos} if isinstance(eos, int) else set(eos)
 
 
 class Blip2Engine:
@@ -133,7 +81,7 @@ class Blip2Engine:
         self._language_model = model.language_model
         self._embeddings = model.get_input_embeddings()
         self._eos_token_ids = eos_ids(self._language_model.generation_config)
-        self._pixel_dtype = model.vision_model.embeddings.patch_embedding.weight.dtype
+        self._pixel_dtype = pixel_dtype(model)
         self._static_cache = static_cache
         self.features: ByteLRU[torch.Tensor] = ByteLRU.from_mb(embedding_cache_mb)
         reuse_prefixes = self._decoder_only and not static_cache
@@ -312,7 +260,7 @@ class Blip2Engine:
             # The ids go along, as in BLIP-2's own generate: the output echoes them, penalties see them.
             kwargs["input_ids"] = ids
             cache = assemble_cache(layout, prefixes, self._language_model.config)
-            beams = 1 if options.use_nucleus_sampling else options.num_beams
+            beams = beam_width(options)
             if beams > 1 and not self._static_cache:
                 cache = self._read_prompts_once(layout, embeds, mask, cache)
             if cache is not None:
@@ -358,7 +306,7 @@ class Blip2Engine:
         cache = getattr(output, "cache", None)
         if cache is None:
             return
-        beams = 1 if options.use_nucleus_sampling else options.num_beams
+        beams = beam_width(options)
         if beams == 1:
             # The cache holds every generated token but the last one; keep the answer up to its end.
             steps = output.sequences.shape[1] - layout.width

@@ -17,7 +17,7 @@ NO_ANSWER = "I could not make out an answer."
 _SENTENCE_ENDS = (".", "!", "?")
 
 
-class Exchange(Protocol):
+class PriorExchange(Protocol):
     """One earlier question and its answer (storage's rows fit this without inference importing them)."""
 
     @property
@@ -34,7 +34,7 @@ def caption_prompt(prefix: str = "") -> str:
 
 def question_prompt(
     question: str,
-    history: Sequence[Exchange],
+    history: Sequence[PriorExchange],
     *,
     count_tokens: Callable[[str], int],
     budget_tokens: int,
@@ -55,7 +55,7 @@ def question_prompt(
     return current
 
 
-def _turn(exchange: Exchange) -> str:
+def _turn(exchange: PriorExchange) -> str:
     answer = exchange.answer.strip()
     if not answer.endswith(_SENTENCE_ENDS):
         answer += "."

@@ -1,6 +1,7 @@
 """The one consumer that owns the model: requests wait in a bounded queue and are batched.
 
-Callers `submit` a `GenerationRequest` and get a `Ticket` (its place in line and a future).
+The in-process implementation of `inference.queue.InferenceQueue`: callers `submit` (or
+`submit_many`) `GenerationRequest`s and get tickets (their place in line and a future).
 A single asyncio task takes waiting requests in arrival order, groups those that share
 generation options (up to `max_batch_size`, after waiting `batch_wait_ms` for a burst to
 gather; a lone request starts at once) and runs one `generate_batch` in a dedicated thread,
@@ -21,17 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from inference.queue import ModelFacts, WorkerBusy, WorkerStopped
 from inference.types import Engine, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
-
-class WorkerBusy(Exception):
-    """The queue is full: the caller should tell the user to try again shortly."""
-
-
-class WorkerStopped(Exception):
-    """The worker is not running (not started, shutting down, or it died)."""
+__all__ = ["InferenceWorker", "Job", "Ticket", "WorkerBusy", "WorkerStopped", "collate"]
 
 
 @dataclass(eq=False)
@@ -55,6 +51,9 @@ class Ticket:
     async def result(self) -> GenerationResult:
         return await self.job.future
 
+    def cancel(self) -> None:
+        self.job.future.cancel()  # the worker drops a cancelled job before its batch
+
     @property
     def queue_wait_ms(self) -> float:
         """How long the request waited before its batch started (0 until then)."""
@@ -70,12 +69,6 @@ class Preparing(Protocol):
     overlaps_preprocessing: bool
 
     def prepare(self, request: GenerationRequest) -> None: ...
-
-
-class InferenceQueue(Protocol):
-    """What the core needs of a queue; a networked queue can replace the in-process one."""
-
-    def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket: ...
 
 
 def collate(pending: Sequence[Job], max_batch_size: int) -> list[Job]:
@@ -159,20 +152,41 @@ class InferenceWorker:
             if self._prepare_executor is not None:
                 self._prepare_executor.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket:
+    @property
+    def model(self) -> ModelFacts:
+        """The loaded engine, as far as the core needs to know it."""
+        return self.engine
+
+    async def submit(self, request: GenerationRequest, *, order_key: Hashable | None = None) -> Ticket:
         """Queue a request; raises `WorkerBusy` when the queue is full."""
+        [ticket] = await self.submit_many([request], order_key=order_key)
+        return ticket
+
+    async def submit_many(
+        self, requests: Sequence[GenerationRequest], *, order_key: Hashable | None = None
+    ) -> list[Ticket]:
+        """Queue `requests` in one step (all or none), so the next batch can hold them all.
+
+        Nothing awaits in here: no other caller's request can land between them.
+        """
         if self._closing or not self.running:
             raise WorkerStopped("the model worker is not running")
-        if len(self._pending) >= self.queue_size:
+        if len(self._pending) + len(requests) > self.queue_size:
             raise WorkerBusy("the queue is full")
-        future: asyncio.Future[GenerationResult] = asyncio.get_running_loop().create_future()
-        job = Job(request=request, future=future, order_key=order_key)
+        loop = asyncio.get_running_loop()
         ahead = len(self._pending) + len(self._running)
-        self._pending.append(job)
+        tickets = []
+        for request in requests:
+            job = Job(request=request, future=loop.create_future(), order_key=order_key)
+            self._pending.append(job)
+            tickets.append(Ticket(job=job, ahead=ahead))
+            if self._prepare_executor is not None:
+                self._prepare_executor.submit(self._prepare, request)
         self._wakeup.set()
-        if self._prepare_executor is not None:
-            self._prepare_executor.submit(self._prepare, request)
-        return Ticket(job=job, ahead=ahead)
+        return tickets
+
+    def forget(self, image_keys: list[str]) -> None:
+        self.engine.forget(image_keys)
 
     def ahead_of(self, ticket: Ticket) -> int:
         """Requests still ahead of this one (running ones included); 0 once it is running."""
@@ -185,7 +199,7 @@ class InferenceWorker:
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Submit and wait: for callers that need no place-in-line updates."""
-        return await self.submit(request).result()
+        return await (await self.submit(request)).result()
 
     async def _run(self) -> None:
         try:

@@ -1,7 +1,7 @@
 """Shared fixtures: tiny random-weight models saved to disk once per session, and test photos.
 
-The models are built by `inference.random_model` (no downloads), and torch is imported only when a
-test asks for one, so the tests that need no model stay fast.
+The models are built by `inference.bench.random_model` (no downloads), and torch is imported only
+when a test asks for one, so the tests that need no model stay fast.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def make_photo_fixture() -> Callable[..., Image.Image]:
 @pytest.fixture(scope="session")
 def tiny_blip2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BLIP-2 with an OPT language model, saved as `from_pretrained` expects."""
-    from inference.random_model import save_blip2
+    from inference.bench.random_model import save_blip2
 
     return save_blip2(tmp_path_factory.mktemp("tiny-blip2-opt"), "tiny", "opt")
 
@@ -50,7 +50,7 @@ def tiny_blip2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_blip2_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BLIP-2 with a Flan-T5-style language model."""
-    from inference.random_model import save_blip2
+    from inference.bench.random_model import save_blip2
 
     return save_blip2(tmp_path_factory.mktemp("tiny-blip2-t5"), "tiny", "t5")
 
@@ -58,7 +58,7 @@ def tiny_blip2_t5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BLIP (v1) captioner."""
-    from inference.random_model import save_blip
+    from inference.bench.random_model import save_blip
 
     return save_blip(tmp_path_factory.mktemp("tiny-blip"))
 

@@ -2,15 +2,15 @@
 
 import pytest
 
-from bot import texts
-from bot.service import ChatService, ServiceOptions
-from bot.speech import Speaker
-from bot.types import ChatRef, ReplyKind
-from bot.wording import NOT_SURE_PREFIX, alt_text, sentence, weave
+from bot.core import texts
+from bot.core.service import ChatService, ServiceOptions
+from bot.core.speech import Speaker
+from bot.core.types import ChatRef, ReplyKind
+from bot.core.wording import NOT_SURE_PREFIX, alt_text, sentence, weave
 from inference.ocr import installed_languages
 from inference.prompts import DETAIL_QUESTIONS
 from inference.worker import InferenceWorker
-from tests.core import photos
+from tests.fakes import photos
 from tests.fakes.engine import FakeEngine
 
 ALICE = ChatRef("test", "chat-a", "alice")
@@ -21,7 +21,7 @@ needs_tesseract = pytest.mark.skipif(not installed_languages(), reason="tesserac
 async def service(store, engine):
     worker = InferenceWorker(engine, batch_wait_ms=5)
     await worker.start()
-    yield ChatService(store, worker, engine, ServiceOptions(low_confidence_logprob=-1.0))
+    yield ChatService(store, worker, ServiceOptions(low_confidence_logprob=-1.0))
     await worker.stop()
 
 
@@ -186,7 +186,7 @@ async def test_a_caption_only_model_gives_caption_and_text_but_asks_no_questions
     engine = FakeEngine(can_answer_questions=False)
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions())
+    service = ChatService(store, worker, ServiceOptions())
     try:
         engine.enqueue("a dog on a sofa")
         normal = await service.describe_photo(ALICE, photos.jpeg())

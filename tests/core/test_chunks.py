@@ -1,6 +1,6 @@
 import pytest
 
-from bot.chunks import split_text
+from bot.core.chunks import split_text
 
 
 def test_short_text_is_one_piece():

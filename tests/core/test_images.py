@@ -1,7 +1,7 @@
 import pytest
 
-from bot.images import ImageError, prepare_image
-from tests.core import photos
+from bot.core.images import ImageError, prepare_image
+from tests.fakes import photos
 
 LIMITS = {"max_bytes": 5 * 1024 * 1024, "max_pixels": 10_000_000}
 

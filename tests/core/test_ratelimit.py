@@ -1,4 +1,4 @@
-from bot.ratelimit import RateLimiter
+from bot.core.ratelimit import RateLimiter
 
 
 class FakeClock:

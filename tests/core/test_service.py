@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from bot import texts
-from bot.preferences import Preferences
-from bot.service import ChatService, ServiceOptions
-from bot.types import ChatRef, ReplyKind, Upload
+from bot.core import texts
+from bot.core.preferences import Preferences
+from bot.core.service import ChatService, ServiceOptions
+from bot.core.types import ChatRef, ReplyKind, Upload
 from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS
 from inference.worker import InferenceWorker
 from storage import Store
-from tests.core import photos
+from tests.fakes import photos
 from tests.fakes.engine import FakeEngine
 
 ALICE = ChatRef("test", "chat-a", "alice")
@@ -30,7 +30,7 @@ async def service(store, engine):
     options = ServiceOptions(
         photos_per_minute=5, request_timeout_s=5, preferences=Preferences(detail="brief")
     )
-    yield ChatService(store, worker, engine, options)
+    yield ChatService(store, worker, options)
     await worker.stop()
 
 
@@ -74,7 +74,7 @@ async def test_the_oldest_exchanges_are_dropped_when_the_prompt_is_over_budget(s
     engine = FakeEngine(budget_tokens=16)  # the fake counts words
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         engine.enqueue("caption", "one", "two", "three")
         await service.describe_photo(ALICE, photos.jpeg())
@@ -169,7 +169,7 @@ async def test_a_full_queue_says_busy(store):
     engine = FakeEngine(delay_s=0.3)
     worker = InferenceWorker(engine, queue_size=1, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         users = [ChatRef("test", f"c{n}", f"u{n}") for n in range(4)]
         replies = await asyncio.gather(
@@ -184,7 +184,7 @@ async def test_people_waiting_are_told_their_place_in_line(store):
     engine = FakeEngine(delay_s=0.2)
     worker = InferenceWorker(engine, queue_size=8, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     told: dict[str, list[int]] = {}
 
     async def send(n: int):
@@ -210,7 +210,7 @@ async def test_a_caption_only_model_says_so_when_asked_a_question(store):
     engine = FakeEngine(can_answer_questions=False)
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         await service.describe_photo(ALICE, photos.jpeg())
         reply = await service.ask(ALICE, "what colour?")
@@ -239,7 +239,7 @@ async def test_forget_while_a_photo_is_described_answers_instead_of_raising(stor
     engine = FakeEngine(delay_s=0.3)
     worker = InferenceWorker(engine, batch_wait_ms=0)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     try:
         describing = asyncio.create_task(service.describe_photo(ALICE, photos.jpeg()))
         await asyncio.sleep(0.1)
@@ -261,11 +261,15 @@ async def test_a_store_failure_becomes_an_apology(service, store, caplog, monkey
     assert "ask failed platform=test chat=chat-a" in caplog.text
 
 
-async def test_an_album_is_answered_in_shared_batches_in_order_with_the_last_photo_current(store):
+@pytest.mark.parametrize("batch_wait_ms", [0, 20], ids=["no-burst-wait", "burst-wait"])
+async def test_an_album_is_answered_in_shared_batches_in_order_with_the_last_photo_current(
+    store, batch_wait_ms
+):
+    # The album's requests reach the queue in one hand-over: they share a batch without any wait.
     engine = FakeEngine(delay_s=0.05)
-    worker = InferenceWorker(engine, max_batch_size=16, batch_wait_ms=20)
+    worker = InferenceWorker(engine, max_batch_size=16, batch_wait_ms=batch_wait_ms)
     await worker.start()
-    service = ChatService(store, worker, engine, ServiceOptions(preferences=Preferences(detail="brief")))
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
     uploads = [
         Upload(photos.jpeg(seed=1), "1"),
         Upload(photos.truncated_jpeg(), "2"),
@@ -283,3 +287,19 @@ async def test_an_album_is_answered_in_shared_batches_in_order_with_the_last_pho
     first_key, third_key = (hashlib.sha256(uploads[n].data).hexdigest() for n in (0, 2))
     assert [r.image_key for r in engine.batches[0]] == [first_key, third_key], "in the album's order"
     assert engine.requests[-1].image_key == third_key, "the album's last photo is the current one"
+
+
+async def test_one_photo_of_an_album_failing_apologises_for_that_photo_only(store):
+    engine = FakeEngine()
+    worker = InferenceWorker(engine, max_batch_size=16, batch_wait_ms=0)
+    await worker.start()
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="normal")))
+    uploads = [Upload(photos.jpeg(seed=n), str(n)) for n in range(3)]
+    engine.fail_on_images = {hashlib.sha256(uploads[1].data).hexdigest()}
+    try:
+        replies = await service.describe_photos(ALICE, uploads)
+    finally:
+        await worker.stop()
+    assert [r.kind for r in replies] == [ReplyKind.ANSWER, ReplyKind.ERROR, ReplyKind.ANSWER]
+    assert replies[1].text == texts.FAILED
+    assert len(engine.batches[0]) == 15, "three photos' five requests each went to the model as one batch"

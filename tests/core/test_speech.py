@@ -1,27 +1,11 @@
 """Voice notes checked with a real decoder (ffprobe)."""
 
-import json
-import subprocess
-import tempfile
-
 import pytest
 
-from bot.speech import Speaker
+from bot.core.speech import Speaker
+from tests.fakes.audio import probe
 
 pytestmark = pytest.mark.skipif(not Speaker.available(), reason="espeak-ng and ffmpeg are not installed")
-
-
-def probe(data: bytes) -> dict:
-    """What ffprobe makes of the file (read from disk: an OGG's duration needs seeking)."""
-    with tempfile.NamedTemporaryFile(suffix=".ogg") as file:
-        file.write(data)
-        file.flush()
-        result = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=format_name,duration:stream=codec_name",
-             "-of", "json", file.name],
-            capture_output=True, check=True,
-        )  # fmt: skip
-    return json.loads(result.stdout)
 
 
 async def test_a_reply_becomes_a_valid_ogg_opus_note_whose_length_grows_with_the_text():

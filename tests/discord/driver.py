@@ -6,7 +6,7 @@ import re
 import secrets
 from typing import Any
 
-from tests.core import photos
+from tests.fakes import photos
 from tests.fakes.discord_api import EPHEMERAL_FLAG, Call, FakeDiscord
 
 

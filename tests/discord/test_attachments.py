@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot import texts
-from tests.core import photos
-from tests.discord.conftest import RecordingEngine
+from bot.core import texts
 from tests.discord.driver import Driver, is_ephemeral
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 
 async def test_a_non_image_attachment_is_refused_privately_before_deferring(

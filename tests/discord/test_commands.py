@@ -10,12 +10,13 @@ import discord
 import pytest
 from sqlalchemy import text
 
-from bot import discord_help, texts
-from bot.service import ChatService
+from bot.core import texts
+from bot.core.service import ChatService
+from bot.discord import help as discord_help
 from storage import Store
-from tests.core import photos
-from tests.discord.conftest import RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 
 async def count(store: Store, table: str) -> int:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
-from bot.discord_commands import chat_ref
-from bot.service import ChatService
-from bot.texts import NEED_PHOTO
-from bot.types import VoiceNote
+from bot.core.service import ChatService
+from bot.core.texts import NEED_PHOTO
+from bot.core.types import VoiceNote
+from bot.discord.commands import chat_ref
 from inference.prompts import detail_prompts
-from tests.core import photos
-from tests.discord.conftest import CAPTION_OPTIONS, OCR_TEXT, RecordingEngine
 from tests.discord.driver import Driver, settle
+from tests.discord.harness import CAPTION_OPTIONS, OCR_TEXT
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 
 async def test_describe_defers_then_sends_the_caption_as_a_follow_up(
@@ -139,7 +140,7 @@ async def test_spoken_replies_follow_the_text_as_audio_files_with_the_words_as_d
     driver: Driver, adapter, service: ChatService, monkeypatch
 ) -> None:
     fake = driver.fake
-    monkeypatch.setattr(service, "speaker", FakeSpeaker())
+    monkeypatch.setattr(service.ctx, "speaker", FakeSpeaker())
     await service.store.update_user_settings("discord", fake.default_user["id"], voice=True)
     payload, _ = await driver.command("describe", {"image": driver.photo()})
     text = (await driver.followup(payload)).json

@@ -6,12 +6,13 @@ import asyncio
 
 import pytest
 
-from bot import texts
 from bot.config import ConfigError, Settings
+from bot.core import texts
+from bot.core.service import ChatService
 from bot.discord import DiscordAdapter, build_adapter, is_configured
-from bot.service import ChatService
-from tests.discord.conftest import RecordingEngine, discord_settings
 from tests.discord.driver import Driver, is_ephemeral, settle
+from tests.discord.harness import discord_settings
+from tests.fakes.engine import RecordingEngine
 
 
 async def generating(engine: RecordingEngine) -> None:
@@ -65,7 +66,7 @@ async def test_others_ahead_in_line_see_their_place_then_their_answer(
 async def test_an_answer_that_takes_too_long_becomes_a_private_apology(
     driver: Driver, adapter, engine: RecordingEngine
 ) -> None:
-    adapter.client.handlers.answer_timeout_s = 0.2
+    adapter.client.answers.answer_timeout_s = 0.2
     engine.hold()
     payload, callback = await driver.command("describe", {"image": driver.photo()})
     assert callback.json["type"] == 5

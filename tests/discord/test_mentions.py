@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from bot import discord_help, texts
-from tests.core import photos
-from tests.discord.conftest import RecordingEngine
+from bot.core import texts
+from bot.discord import help as discord_help
 from tests.discord.driver import Driver, settle
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 MESSAGE_CONTENT_INTENT = 1 << 15
 

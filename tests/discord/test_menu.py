@@ -6,12 +6,12 @@ import hashlib
 
 from sqlalchemy import text
 
-from bot import texts
-from bot.discord_commands import DESCRIBE_MENU
+from bot.core import texts
+from bot.discord.commands import DESCRIBE_MENU
 from storage import Store
-from tests.core import photos
-from tests.discord.conftest import RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 
 async def chats(store: Store) -> list[str]:

@@ -6,13 +6,14 @@ import hashlib
 
 import pytest
 
-from bot import texts
-from bot.discord_commands import chat_ref
-from bot.service import ChatService
+from bot.core import texts
+from bot.core.service import ChatService
+from bot.discord.commands import chat_ref
 from inference.ocr import installed_languages, read_text
-from tests.core import photos
-from tests.discord.conftest import OCR_TEXT, RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
+from tests.discord.harness import OCR_TEXT
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 
 LONG_CAPTION = "a man in a yellow raincoat walking a small brown dog along a wet cobbled street at night " * 2
 
@@ -41,7 +42,7 @@ async def test_read_reads_the_current_picture_without_the_model(
 async def test_read_with_an_image_reads_its_words_with_real_ocr_and_makes_it_current(
     driver: Driver, adapter, engine: RecordingEngine, service: ChatService, monkeypatch
 ) -> None:
-    monkeypatch.setattr(service, "ocr", read_text)
+    monkeypatch.setattr(service.ctx, "ocr", read_text)
     fake = driver.fake
     picture = fake.add_attachment(photos.sign("NO PARKING"), "sign.png", "image/png", width=900, height=180)
     payload, callback = await driver.command("read", {"image": picture})

@@ -11,27 +11,27 @@ from pathlib import Path
 
 import pytest
 
-import bot.app
+import bot.runner
 from bot.config import Settings
-from bot.discord_commands import DESCRIBE_MENU
+from bot.discord.commands import DESCRIBE_MENU
 from bot.runner import run_bots
 from inference.types import Engine
-from tests.discord.conftest import RecordingEngine
 from tests.discord.driver import Driver
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.engine import RecordingEngine
 
 
 @pytest.fixture
 def loaded(monkeypatch: pytest.MonkeyPatch) -> list[RecordingEngine]:
     """The engines `blipbot run` loads (the real tiny model), each behind a recorder."""
     engines: list[RecordingEngine] = []
-    load = bot.app.load_configured_engine
+    load = bot.runner.load_configured_engine
 
     async def load_recorded(settings: Settings) -> Engine:
         engines.append(RecordingEngine(await load(settings)))
         return engines[-1]
 
-    monkeypatch.setattr(bot.app, "load_configured_engine", load_recorded)
+    monkeypatch.setattr(bot.runner, "load_configured_engine", load_recorded)
     return engines
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot import texts
-from bot.discord_settings import MAX_SUGGESTIONS, language_suggestions
-from bot.preferences import Preferences
-from bot.service import ChatService
-from bot.speech import Speaker
+from bot.core import texts
+from bot.core.preferences import Preferences
+from bot.core.service import ChatService
+from bot.core.speech import Speaker
+from bot.discord.settings import MAX_SUGGESTIONS, language_suggestions
 from inference.prompts import detail_prompts
-from tests.core.test_speech import probe
-from tests.discord.conftest import OCR_TEXT, RecordingEngine
 from tests.discord.driver import Driver, is_ephemeral, settle
+from tests.discord.harness import OCR_TEXT
+from tests.fakes.audio import probe
+from tests.fakes.engine import RecordingEngine
 
 needs_speech = pytest.mark.skipif(not Speaker.available(), reason="espeak-ng and ffmpeg are not installed")
 
@@ -72,7 +73,7 @@ async def test_detail_full_makes_a_plain_describe_ask_the_detail_questions_and_r
 async def test_a_language_that_is_not_installed_is_refused_with_the_ones_that_are(
     driver: Driver, adapter, service: ChatService, monkeypatch
 ) -> None:
-    monkeypatch.setattr(service, "ocr_languages", lambda: ["deu", "eng"])
+    monkeypatch.setattr(service.ctx, "ocr_languages", lambda: ["deu", "eng"])
     answer = await private_answer(driver, "language", {"code": "klingon"})
     assert answer.startswith("The languages I can read are: deu, eng.")
     assert "Reading language: eng." in await private_answer(driver, "settings")
@@ -81,16 +82,16 @@ async def test_a_language_that_is_not_installed_is_refused_with_the_ones_that_ar
 async def test_language_without_a_code_lists_the_installed_languages(
     driver: Driver, adapter, service: ChatService, monkeypatch
 ) -> None:
-    monkeypatch.setattr(service, "ocr_languages", lambda: ["deu", "eng"])
+    monkeypatch.setattr(service.ctx, "ocr_languages", lambda: ["deu", "eng"])
     assert await private_answer(driver, "language") == texts.ocr_languages("eng", ["deu", "eng"])
-    monkeypatch.setattr(service, "ocr_languages", lambda: [])
+    monkeypatch.setattr(service.ctx, "ocr_languages", lambda: [])
     assert await private_answer(driver, "language") == texts.OCR_UNAVAILABLE
 
 
 async def test_language_suggests_installed_codes_while_typing(
     driver: Driver, adapter, service: ChatService, monkeypatch
 ) -> None:
-    monkeypatch.setattr(service, "ocr_languages", lambda: ["deu", "eng", "fra"])
+    monkeypatch.setattr(service.ctx, "ocr_languages", lambda: ["deu", "eng", "fra"])
     choices = await driver.autocomplete("language", {"code": "e"}, focused="code")
     assert choices == [{"name": "eng", "value": "eng"}]
     choices = await driver.autocomplete("language", {"code": "eng+"}, focused="code")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot import discord_help
-from bot.discord_commands import DESCRIBE_MENU
+from bot.discord import help as discord_help
+from bot.discord.commands import DESCRIBE_MENU
 from tests.discord.driver import Driver
 
 COMMANDS = {"describe", "ask", "read", "alt", DESCRIBE_MENU, "reset", "forget", "privacy", "help"}

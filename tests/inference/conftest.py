@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny() -> tuple[Any, Any]:
     """(model, processor): shared, so tests build engines around it and must not change its weights."""
-    from inference.random_model import build_blip2
+    from inference.bench.random_model import build_blip2
 
     model, processor = build_blip2("tiny", seed=3)  # photos decide its answers: see make_photos_matter
     return model, processor

@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from inference.blip2 import Blip2Engine, read_generation
+from inference.blip2 import Blip2Engine
+from inference.generation import read_generation
 from inference.model import load_engine
 from inference.prompts import question_prompt
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
@@ -29,7 +30,7 @@ QUESTIONS = ["what is on the table?", "what color is it?", "how many people are 
 
 
 @dataclass(frozen=True)
-class Exchange:
+class HistoryEntry:
     question: str
     answer: str
 
@@ -82,7 +83,7 @@ def converse(
     served: Blip2Engine, photos: list[Image.Image], options: GenerationOptions, *, batched: bool
 ) -> list[list[GenerationResult]]:
     """A caption, then each question with the earlier ones as history, for every photo at once."""
-    histories: list[list[Exchange]] = [[] for _ in photos]
+    histories: list[list[HistoryEntry]] = [[] for _ in photos]
     turns = []
     for turn in range(len(QUESTIONS) + 1):
         prompts = [
@@ -99,7 +100,7 @@ def converse(
         )
         for history, result in zip(histories, results, strict=True):
             if turn:
-                history.append(Exchange(QUESTIONS[turn - 1], result.text))
+                history.append(HistoryEntry(QUESTIONS[turn - 1], result.text))
         turns.append(results)
     return turns
 

@@ -7,7 +7,6 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,10 +15,10 @@ from PIL import Image
 from transformers import OPTConfig
 
 from inference.blip import CANNOT_ANSWER, BlipCaptionEngine
-from inference.blip2 import Blip2Engine, read_generation
+from inference.blip2 import Blip2Engine
+from inference.generation import read_generation
 from inference.model import ModelLoadError, load_engine
 from inference.prompts import NO_ANSWER, caption_prompt, question_prompt
-from inference.random_model import build_blip2
 from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS, GenerationOptions, GenerationRequest
 
 Photo = Callable[..., Image.Image]
@@ -240,22 +239,6 @@ def test_an_over_long_question_is_cut_to_fit_not_an_error(
     [result] = tiny_engine.generate_batch([request(make_photo(1), prompt, GREEDY)])
 
     assert result.text.strip()
-
-
-def test_read_generation_drops_what_follows_the_end_of_sequence() -> None:
-    model, _ = build_blip2("tiny")
-    vocab = model.config.text_config.vocab_size
-    eos, pad = 2, 1
-    # Two prompt columns, then three steps; row 0 stops at step 2, row 1 never stops.
-    sequences = torch.tensor([[9, 9, 40, eos, pad], [9, 9, 41, 42, 43]])
-    logits = [torch.zeros(2, vocab) for _ in range(3)]
-    output = SimpleNamespace(sequences=sequences, scores=tuple(logits))
-
-    first, second = read_generation(model.language_model, output, {eos})
-
-    assert first.token_ids == [40]
-    assert second.token_ids == [41, 42, 43]
-    assert first.mean_logprob == pytest.approx(-math.log(vocab))
 
 
 # precision, device and errors

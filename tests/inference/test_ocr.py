@@ -4,7 +4,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from inference.ocr import OcrUnavailable, installed_languages, join_lines, read_text
-from tests.core.photos import sign_image
+from tests.fakes.photos import sign_image
 
 SIGN = ["PHARMACY OPEN DAILY", "Closed on Sunday from noon", "Exit through the blue door"]
 

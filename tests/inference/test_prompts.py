@@ -8,7 +8,7 @@ from inference.prompts import NO_ANSWER, caption_prompt, clean_answer, question_
 
 
 @dataclass(frozen=True)
-class Turn:
+class PastTurn:
     question: str
     answer: str
 
@@ -29,7 +29,11 @@ def test_question_without_history() -> None:
 
 
 def test_history_comes_first_oldest_first_each_answer_ending_once() -> None:
-    history = [Turn("what is it?", "a dog"), Turn("what colour?", "brown."), Turn("is it happy?", "yes!")]
+    history = [
+        PastTurn("what is it?", "a dog"),
+        PastTurn("what colour?", "brown."),
+        PastTurn("is it happy?", "yes!"),
+    ]
 
     prompt = question_prompt("where is it?", history, count_tokens=words, budget_tokens=100)
 
@@ -42,7 +46,7 @@ def test_history_comes_first_oldest_first_each_answer_ending_once() -> None:
 
 
 def test_unanswered_turns_are_left_out() -> None:
-    history = [Turn("what is it?", NO_ANSWER), Turn("what colour?", " ")]
+    history = [PastTurn("what is it?", NO_ANSWER), PastTurn("what colour?", " ")]
 
     prompt = question_prompt("where?", history, count_tokens=words, budget_tokens=100)
 
@@ -50,7 +54,7 @@ def test_unanswered_turns_are_left_out() -> None:
 
 
 def test_over_budget_drops_the_oldest_turns_first() -> None:
-    history = [Turn("one?", "first"), Turn("two?", "second"), Turn("three?", "third")]
+    history = [PastTurn("one?", "first"), PastTurn("two?", "second"), PastTurn("three?", "third")]
     # Each turn is 4 words, the current question 3: room for two turns.
     prompt = question_prompt("four?", history, count_tokens=words, budget_tokens=11)
 
@@ -64,7 +68,7 @@ def test_the_budget_is_measured_with_the_given_counter() -> None:
         calls.append(text)
         return len(text)
 
-    prompt = question_prompt("why?", [Turn("what?", "a cat")], count_tokens=counting, budget_tokens=25)
+    prompt = question_prompt("why?", [PastTurn("what?", "a cat")], count_tokens=counting, budget_tokens=25)
 
     assert prompt == "Question: why? Answer:"
     assert calls[-1].startswith("Question: what?")
@@ -72,7 +76,7 @@ def test_the_budget_is_measured_with_the_given_counter() -> None:
 
 def test_the_current_question_is_never_cut() -> None:
     question = "what does the long sign above the door of the old bakery say?"
-    history = [Turn("what is it?", "a shop")]
+    history = [PastTurn("what is it?", "a shop")]
 
     prompt = question_prompt(question, history, count_tokens=words, budget_tokens=3)
 

@@ -5,8 +5,8 @@ import pytest
 
 from inference.types import GenerationOptions, GenerationRequest
 from inference.worker import InferenceWorker, Job, WorkerBusy, WorkerStopped, collate
-from tests.core.photos import gradient
 from tests.fakes.engine import FakeEngine
+from tests.fakes.photos import gradient
 
 IMAGE = gradient()
 GREEDY = GenerationOptions(num_beams=1)
@@ -48,7 +48,7 @@ async def test_200_concurrent_submissions_are_each_answered_once_one_generation_
 
     async def ask(prompt: str) -> str:
         await asyncio.sleep(random.random() * 0.05)
-        return (await worker.submit(request(prompt), order_key=prompt.split()[0]).result()).text
+        return (await (await worker.submit(request(prompt), order_key=prompt.split()[0])).result()).text
 
     answers = await asyncio.gather(*(ask(p) for p in prompts))
     assert answers == [f"answer to {p[-40:]!r}" for p in prompts]
@@ -64,7 +64,7 @@ async def test_each_chat_is_answered_in_the_order_it_asked(worker_and_engine):
     for n in range(30):
         chat = f"chat{n % 3}"
         options = GREEDY if n % 2 else BEAMS
-        tickets.append(worker.submit(request(f"{chat} {n}", options), order_key=chat))
+        tickets.append(await worker.submit(request(f"{chat} {n}", options), order_key=chat))
     await asyncio.gather(*(t.result() for t in tickets))
     for chat in ("chat0", "chat1", "chat2"):
         order = [int(p.split()[1]) for p in engine.prompts if p.startswith(chat)]
@@ -74,7 +74,7 @@ async def test_each_chat_is_answered_in_the_order_it_asked(worker_and_engine):
 async def test_a_failing_request_in_a_batch_fails_only_itself(worker_and_engine):
     worker, engine = worker_and_engine
     engine.fail_on.add("poison")
-    tickets = [worker.submit(request(p)) for p in ("one", "poison pill", "three")]
+    tickets = [await worker.submit(request(p)) for p in ("one", "poison pill", "three")]
     results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
     assert isinstance(results[1], RuntimeError)
     assert [r.text for r in (results[0], results[2])] == ["answer to 'one'", "answer to 'three'"]
@@ -85,12 +85,12 @@ async def test_a_full_queue_answers_busy():
     worker = InferenceWorker(engine, queue_size=2, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
     try:
-        first = worker.submit(request("running"))
+        first = await worker.submit(request("running"))
         await asyncio.sleep(0.05)  # now generating
-        waiting = [worker.submit(request(f"w{n}")) for n in range(2)]
+        waiting = [await worker.submit(request(f"w{n}")) for n in range(2)]
         assert [t.ahead for t in waiting] == [1, 2]
         with pytest.raises(WorkerBusy):
-            worker.submit(request("one too many"))
+            await worker.submit(request("one too many"))
         await asyncio.gather(first.result(), *(t.result() for t in waiting))
     finally:
         await worker.stop()
@@ -101,7 +101,7 @@ async def test_queue_position_counts_down_as_requests_ahead_finish():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
     try:
-        tickets = [worker.submit(request(f"r{n}")) for n in range(3)]
+        tickets = [await worker.submit(request(f"r{n}")) for n in range(3)]
         assert [t.ahead for t in tickets] == [0, 1, 2]
         await tickets[0].result()
         assert worker.ahead_of(tickets[2]) <= 1
@@ -117,10 +117,10 @@ async def test_a_cancelled_caller_is_dropped_before_generation():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
     try:
-        first = worker.submit(request("first"))
-        dropped = worker.submit(request("dropped"))
-        dropped.job.future.cancel()
-        last = worker.submit(request("last"))
+        first = await worker.submit(request("first"))
+        dropped = await worker.submit(request("dropped"))
+        dropped.cancel()
+        last = await worker.submit(request("last"))
         await asyncio.gather(first.result(), last.result())
         assert engine.prompts == ["first", "last"]
     finally:
@@ -131,11 +131,11 @@ async def test_stop_drains_the_queue_then_refuses_new_work():
     engine = FakeEngine(delay_s=0.02)
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=2, batch_wait_ms=0)
     await worker.start()
-    tickets = [worker.submit(request(f"r{n}")) for n in range(5)]
+    tickets = [await worker.submit(request(f"r{n}")) for n in range(5)]
     await worker.stop(drain=True)
     assert all(t.job.future.done() and not t.job.future.exception() for t in tickets)
     with pytest.raises(WorkerStopped):
-        worker.submit(request("late"))
+        await worker.submit(request("late"))
 
 
 async def test_if_the_worker_dies_every_waiter_gets_an_error():
@@ -148,12 +148,12 @@ async def test_if_the_worker_dies_every_waiter_gets_an_error():
 
     worker = InferenceWorker(ExplodingEngine(), queue_size=10, max_batch_size=4, batch_wait_ms=5)
     await worker.start()
-    tickets = [worker.submit(request(f"r{n}")) for n in range(3)]
+    tickets = [await worker.submit(request(f"r{n}")) for n in range(3)]
     for ticket in tickets:
         with pytest.raises(WorkerStopped):
             await asyncio.wait_for(ticket.result(), 2)
     with pytest.raises(WorkerStopped):
-        worker.submit(request("after"))
+        await worker.submit(request("after"))
     with pytest.raises(DeviceLost):
         await worker.stop()
 
@@ -178,9 +178,9 @@ async def test_requests_are_prepared_on_arrival_while_a_batch_generates():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=1, batch_wait_ms=0)
     await worker.start()
     try:
-        first = worker.submit(request("first"))
+        first = await worker.submit(request("first"))
         await asyncio.sleep(0.03)  # "first" is generating now
-        later = [worker.submit(request(p)) for p in ("second", "bad third")]
+        later = [await worker.submit(request(p)) for p in ("second", "bad third")]
         await asyncio.sleep(0.03)
         assert engine.prepared == ["first", "second"], "prepared before their batch, during another"
         assert engine.prompts == ["first"]
@@ -196,7 +196,7 @@ async def test_an_engine_that_does_not_overlap_is_not_asked_to_prepare():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=4, batch_wait_ms=0)
     await worker.start()
     try:
-        await worker.submit(request("one")).result()
+        await (await worker.submit(request("one"))).result()
     finally:
         await worker.stop()
     assert engine.prepared == []
@@ -207,7 +207,7 @@ async def test_a_lone_request_does_not_wait_for_a_burst():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=8, batch_wait_ms=1000)
     await worker.start()
     try:
-        await asyncio.wait_for(worker.submit(request("alone")).result(), timeout=0.5)
+        await asyncio.wait_for((await worker.submit(request("alone"))).result(), timeout=0.5)
     finally:
         await worker.stop()
 
@@ -217,10 +217,55 @@ async def test_a_burst_waits_batch_wait_ms_for_the_rest_of_it():
     worker = InferenceWorker(engine, queue_size=10, max_batch_size=8, batch_wait_ms=100)
     await worker.start()
     try:
-        tickets = [worker.submit(request("first")), worker.submit(request("second"))]
+        tickets = [await worker.submit(request("first")), await worker.submit(request("second"))]
         await asyncio.sleep(0.03)  # still within the burst's wait
-        tickets.append(worker.submit(request("third")))
+        tickets.append(await worker.submit(request("third")))
         await asyncio.gather(*(t.result() for t in tickets))
     finally:
         await worker.stop()
     assert [len(batch) for batch in engine.batches] == [3]
+
+
+async def test_requests_handed_over_together_share_a_batch_and_are_answered_in_order():
+    engine = FakeEngine(delay_s=0.05)
+    worker = InferenceWorker(engine, queue_size=10, max_batch_size=8, batch_wait_ms=0)
+    await worker.start()
+    try:
+        running = await worker.submit(request("already running"), order_key="other")
+        await asyncio.sleep(0.01)
+        tickets = await worker.submit_many([request(f"album {n}") for n in range(4)], order_key="chat")
+        assert [t.ahead for t in tickets] == [1, 1, 1, 1], "each sees what was ahead of the hand-over"
+        results = await asyncio.gather(running.result(), *(t.result() for t in tickets))
+    finally:
+        await worker.stop()
+    assert [r.text for r in results[1:]] == [f"answer to 'album {n}'" for n in range(4)]
+    assert [b and [r.prompt for r in b] for b in engine.batches] == [
+        ["already running"],
+        [f"album {n}" for n in range(4)],
+    ], "even with no burst wait, the four went into one batch"
+
+
+async def test_a_hand_over_that_does_not_fit_is_refused_whole():
+    engine = FakeEngine(delay_s=0.2)
+    worker = InferenceWorker(engine, queue_size=3, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    try:
+        first = await worker.submit(request("running"))
+        await asyncio.sleep(0.02)
+        queued = await worker.submit(request("queued"))
+        with pytest.raises(WorkerBusy):
+            await worker.submit_many([request("a"), request("b"), request("c")])
+        assert worker.ahead_of(queued) == 1, "nothing of the refused hand-over was queued"
+        await asyncio.gather(first.result(), queued.result())
+    finally:
+        await worker.stop()
+    assert engine.prompts == ["running", "queued"]
+
+
+async def test_forget_reaches_the_engine_and_the_model_facts_are_the_engines():
+    engine = FakeEngine(budget_tokens=77)
+    worker = InferenceWorker(engine)
+    worker.forget(["photo-a", "photo-b"])
+    assert engine.forgotten == ["photo-a", "photo-b"]
+    assert worker.model.prompt_budget_tokens == 77
+    assert worker.model.name == engine.name

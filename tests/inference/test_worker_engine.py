@@ -70,7 +70,7 @@ async def test_200_concurrent_requests_are_answered_once_each_in_order_as_if_alo
         await asyncio.sleep(random.random() * 0.02)
         chat, job = jobs[n]
         submitted.setdefault(chat, []).append(n)
-        return await worker.submit(job, order_key=chat).result()
+        return await (await worker.submit(job, order_key=chat)).result()
 
     await worker.start()
     try:
@@ -105,7 +105,7 @@ async def test_a_bad_request_in_a_real_batch_fails_only_itself(
     broken = GenerationRequest(image=None, image_key="not-a-photo", prompt=PROMPTS[1], options=GREEDY)  # type: ignore[arg-type]
     await worker.start()
     try:
-        tickets = [worker.submit(r) for r in (good[0], broken, good[1], good[2])]
+        tickets = [await worker.submit(r) for r in (good[0], broken, good[1], good[2])]
         results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
     finally:
         await worker.stop()

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from bot.app import running_service
+from bot.runner import running_service
 from bot.telegram import TelegramAdapter, build_adapter
 from inference.types import Engine
+from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram.harness import RecordingEngine, RunningBot, StartBot, make_settings
+from tests.telegram.harness import RunningBot, StartBot, make_settings
 
 
 @pytest.fixture

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.config import Settings
-from bot.service import ChatService
+from bot.core.service import ChatService
 from bot.telegram import TelegramAdapter
-from inference.types import Engine, GenerationRequest, GenerationResult
-from tests.core.test_speech import probe
+from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
 
 PRIVATE = 42
@@ -32,53 +29,6 @@ ALICE = 1001  # the fake's default sender in groups
 BOB = 1002
 
 Params = dict[str, Any]
-
-
-class RecordingEngine:
-    """A thin proxy over a real engine: records every request, can sleep first and replace the words.
-
-    Random weights say random words, so tests assert prompts and structure; `script` sets the text
-    of the next answers when a test needs known words (history, splitting).
-    """
-
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.can_answer_questions = inner.can_answer_questions
-        self.delay_s = 0.0
-        self.batches: list[list[GenerationRequest]] = []
-        self._scripted: deque[str] = deque()
-        self._lock = threading.Lock()
-
-    def script(self, *answers: str) -> None:
-        self._scripted.extend(answers)
-
-    @property
-    def requests(self) -> list[GenerationRequest]:
-        return [request for batch in list(self.batches) for request in batch]
-
-    @property
-    def prompts(self) -> list[str]:
-        return [request.prompt for request in self.requests]
-
-    def forget(self, image_keys: list[str]) -> None:
-        self.inner.forget(image_keys)
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    @property
-    def prompt_budget_tokens(self) -> int:
-        return self.inner.prompt_budget_tokens
-
-    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        with self._lock:
-            self.batches.append(list(requests))
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        results = self.inner.generate_batch(requests)
-        with self._lock:
-            return [replace(r, text=self._scripted.popleft()) if self._scripted else r for r in results]
 
 
 def make_settings(tg: FakeTelegram, db_path: Path, **sections: dict[str, Any]) -> Settings:
@@ -144,14 +94,6 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
-
-
-def assert_decodes(ogg: bytes) -> None:
-    """A real decoder (ffprobe) accepts `ogg` as OGG/Opus audio of some length."""
-    info = probe(ogg)
-    assert info["format"]["format_name"] == "ogg"
-    assert [stream["codec_name"] for stream in info["streams"]] == ["opus"]
-    assert float(info["format"]["duration"]) > 0
 
 
 def image_keys(engine: RecordingEngine) -> list[str]:

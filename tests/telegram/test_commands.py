@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from bot import texts
-from bot.speech import Speaker
+from bot.core import texts
+from bot.core.speech import Speaker
 from inference.ocr import installed_languages
-from tests.core import photos
+from tests.fakes import photos
+from tests.fakes.audio import assert_decodes
+from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
     BOB,
     GROUP,
     PRIVATE,
-    RecordingEngine,
     RunningBot,
-    assert_decodes,
     assert_silent,
     image_keys,
     quoted,

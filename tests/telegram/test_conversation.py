@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot import texts
-from tests.core import photos
+from bot.core import texts
+from tests.fakes import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
     ALICE,

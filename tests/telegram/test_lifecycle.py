@@ -9,10 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import texts
 from bot.config import ConfigError, Settings
+from bot.core import texts
 from bot.telegram import build_adapter, is_configured
-from tests.core import photos
+from tests.fakes import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
     PRIVATE,
@@ -71,7 +71,7 @@ async def test_a_failing_update_is_logged_without_secrets_answered_and_the_bot_c
     photo = tg.send_photo(PRIVATE, photos.jpeg())
     apology = await reply_to(tg, PRIVATE)
     assert (apology["text"], quoted(apology)) == (texts.FAILED, photo["message_id"])
-    [record] = [r for r in caplog.records if r.name == "bot.telegram" and r.levelno == logging.ERROR]
+    [record] = [r for r in caplog.records if r.name == "bot.telegram.adapter" and r.levelno == logging.ERROR]
     logged = record.getMessage()
     assert f"chat={PRIVATE}" in logged and "error=RuntimeError" in logged
     assert "a bug in the core fetching" in logged and "<token>/getFile" in logged  # logged, scrubbed

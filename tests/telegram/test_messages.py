@@ -7,8 +7,9 @@ from typing import Any
 
 from telegram import Message
 
-from bot.telegram_album import AlbumCollector
-from bot.telegram_messages import (
+from bot.core.types import ChatRef
+from bot.telegram.album import AlbumCollector
+from bot.telegram.messages import (
     chat_ref,
     image_file,
     is_command,
@@ -16,7 +17,6 @@ from bot.telegram_messages import (
     message_chat_ref,
     question_text,
 )
-from bot.types import ChatRef
 from tests.fakes import telegram_objects as tgo
 
 BOT_ID = 123456

@@ -1,9 +1,9 @@
-"""Photos in: which file is fetched, what the model is asked, what comes back (bot/telegram_handlers.py)."""
+"""Photos in: which file is fetched, what the model is asked, what comes back (bot/telegram/handlers.py)."""
 
 from __future__ import annotations
 
-from bot import texts
-from tests.core import photos
+from bot.core import texts
+from tests.fakes import photos
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
     PRIVATE,

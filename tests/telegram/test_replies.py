@@ -7,17 +7,18 @@ import time
 
 import pytest
 
-from bot import telegram_replies, texts
-from bot.speech import Speaker
-from tests.core import photos
+from bot.core import texts
+from bot.core.speech import Speaker
+from bot.telegram import replies as telegram_replies
+from tests.fakes import photos
+from tests.fakes.audio import assert_decodes
+from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
     OTHER_PRIVATE,
     PRIVATE,
-    RecordingEngine,
     RunningBot,
     StartBot,
-    assert_decodes,
     quoted,
     reply_to,
     wait_until,

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from bot import app, texts
+from bot import runner
 from bot.config import Settings
+from bot.core import texts
 from bot.runner import run_bots
 from inference.types import Engine
-from tests.core import photos
+from tests.fakes import photos
+from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram.harness import GROUP, PRIVATE, RecordingEngine, assert_silent, quoted, reply_to
+from tests.telegram.harness import GROUP, PRIVATE, assert_silent, quoted, reply_to
 
 START_TIMEOUT_SECONDS = 60.0  # loading the tiny model is quick; this only bounds a hang
 STOP_TIMEOUT_SECONDS = 10.0
@@ -35,14 +37,14 @@ async def test_run_answers_photos_and_follow_ups_ignores_unaddressed_groups_and_
     tg: FakeTelegram, tiny_blip2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engines: list[RecordingEngine] = []
-    load_real_engine = app.load_configured_engine
+    load_real_engine = runner.load_configured_engine
 
     async def load_recorded_engine(settings: Settings) -> Engine:
         """The engine run_bots loads, wrapped so the prompts it is given are recorded."""
         engines.append(RecordingEngine(await load_real_engine(settings)))
         return engines[-1]
 
-    monkeypatch.setattr(app, "load_configured_engine", load_recorded_engine)
+    monkeypatch.setattr(runner, "load_configured_engine", load_recorded_engine)
     db_path = tmp_path / "run.sqlite3"
     stop = asyncio.Event()
     run = asyncio.create_task(run_bots(run_settings(tg, tiny_blip2_dir, db_path), stop_event=stop))

@@ -1,0 +1,96 @@
+"""The platform-neutral core: a photo, a question or a command in; the reply out.
+
+Adapters translate platform objects into `ChatRef`s and bytes and call one method per user
+action. `ChatService` holds the flows that do the work (describing, answering, reading,
+settings, privacy), each a small class over one `CoreContext`; its methods are theirs. Whatever
+goes wrong becomes a short `Reply` the user can act on: nothing a user sends can raise out of here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PIL import Image
+
+from bot.core import texts
+from bot.core.answering import AnswerFlow
+from bot.core.context import CoreContext
+from bot.core.describing import DescribeFlow
+from bot.core.options import ServiceOptions
+from bot.core.privacy import PrivacyFlow
+from bot.core.ratelimit import RateLimiter
+from bot.core.reading import ReadFlow
+from bot.core.settings import SettingsFlow
+from bot.core.speech import Speaker
+from bot.core.types import ChatRef, Reply, ReplyKind
+from inference.ocr import OcrResult, installed_languages, read_text
+from inference.queue import InferenceQueue
+from storage import Store
+
+
+class ChatService:
+    """One instance serves every adapter; it holds no per-chat state of its own but the rate limits."""
+
+    def __init__(
+        self,
+        store: Store,
+        queue: InferenceQueue,
+        options: ServiceOptions,
+        *,
+        speaker: Speaker | None = None,
+        ocr: Callable[[Image.Image, str], OcrResult] = read_text,
+        ocr_languages: Callable[[], list[str]] = installed_languages,
+    ) -> None:
+        self.ctx = CoreContext(
+            store=store,
+            queue=queue,
+            options=options,
+            speaker=speaker or Speaker(),
+            ocr=ocr,
+            ocr_languages=ocr_languages,
+            rate_limiter=RateLimiter(options.photos_per_minute, 60.0),
+        )
+        self.settings = SettingsFlow(self.ctx)
+        self.reading = ReadFlow(self.ctx, self.settings)
+        self.answering = AnswerFlow(self.ctx, self.settings, self.reading)
+        self.describing = DescribeFlow(self.ctx, self.settings, self.reading, self.answering)
+        self.privacy_flow = PrivacyFlow(self.ctx)
+
+        # The user actions, one per adapter call; each is its flow's own method.
+        self.describe_photo = self.describing.describe_photo
+        self.describe_photos = self.describing.describe_photos
+        self.add_photo = self.describing.add_photo
+        self.describe_again = self.describing.describe_again
+        self.alt_text = self.describing.alt_text
+        self.ask = self.answering.ask
+        self.read_text = self.reading.read_text
+        self.preferences = self.settings.preferences
+        self.show_settings = self.settings.show_settings
+        self.set_preference = self.settings.set_preference
+        self.ocr_language_list = self.settings.ocr_language_list
+        self.reset = self.privacy_flow.reset
+        self.forget = self.privacy_flow.forget
+        self.privacy = self.privacy_flow.privacy
+        self.purge_expired = self.privacy_flow.purge_expired
+        self.run_retention = self.privacy_flow.run_retention
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def options(self) -> ServiceOptions:
+        return self.ctx.options
+
+    def help(self) -> Reply:
+        return Reply(texts.HELP, ReplyKind.INFO)
+
+    async def link_reply(self, chat: ChatRef, message_id: str, image_id: int) -> None:
+        """Remember that the bot's message `message_id` is about `image_id` (for replies to it)."""
+        chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
+        await self.ctx.store.link_message(chat_id, message_id, image_id)
+
+    async def has_photo_for(self, chat: ChatRef, message_id: str) -> bool:
+        """Whether `message_id` in this chat is a photo (or an answer about one) the bot knows."""
+        chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
+        return await self.ctx.store.image_for_message(chat_id, message_id) is not None

@@ -1,0 +1,124 @@
+"""Every sentence the bot says on its own behalf, in one place.
+
+Written for screen readers: the point first, short plain sentences, no emoji, no Markdown,
+numbers as digits. Adapters may add platform words (a slash, a button) but not rewrite these.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.core.preferences import Preferences
+
+HELP = """I describe photos and answer questions about them.
+Send me a photo and I will tell you what is in it.
+Add a caption to the photo to ask a question straight away.
+After that, type a question about the photo, for example: what colour is the door?
+Commands:
+/describe: describe the current photo again, in full detail.
+/read: read out the text in the photo.
+/alt: a short description to use as alt text.
+/detail brief, normal or full: how much I say about a new photo.
+/voice on or off: also send my answers as voice messages.
+/language: the language of the text I read, for example /language eng.
+/settings: show your settings.
+/reset: start over with no current photo.
+/forget: delete everything I stored for this chat.
+/privacy: what I store and for how long.
+/help: show this message.
+My answers come from an AI model. They can be wrong, so please double check anything important."""
+
+PRIVACY = """I store the photos you send, your questions and my answers, to answer follow-up questions.
+They stay on the server that runs me, for at most {days} days, then they are deleted automatically.
+They are never sent to any other service.
+Use /forget to delete everything of this chat now."""
+
+NEED_PHOTO = "Please send me a photo first, then ask your question about it."
+RESET_DONE = "Done. I have put the last photo aside. Send a new photo to start again."
+FORGET_DONE = "Done. I have deleted your photos, questions and answers in this chat."
+FORGET_CONFIRM = "This deletes every photo, question and answer I stored for this chat. It cannot be undone."
+FORGET_CANCELLED = "Nothing was deleted."
+BUSY = "I am busy with many photos right now. Please try again in a minute."
+TIMEOUT = "Sorry, that took too long and I gave up. Please try again."
+STOPPING = "Sorry, I am restarting and could not finish. Please send it again in a minute."
+FAILED = "Sorry, something went wrong while I looked at the photo. Please try again."
+CAPTION_ONLY = "This model can only describe photos. It cannot answer questions about them."
+PHOTO_GONE = "That photo has just been deleted. Please send it again."
+NO_TEXT_FOUND = "I found no readable text in this photo."
+OCR_UNAVAILABLE = "Sorry, reading text is not available on this server right now."
+VOICE_UNAVAILABLE = "Sorry, voice replies are not available on this server."
+#: How a /read is recorded in the conversation history.
+READ_QUESTION = "What does the text say?"
+NOT_AN_IMAGE = "I can only look at pictures. Please send a photo, or an image file such as JPEG or PNG."
+EMPTY_QUESTION = "Please type a question about the photo."
+
+
+def text_found(text: str) -> str:
+    return f"The text reads: {text}"
+
+
+def settings_summary(prefs: Preferences) -> str:
+    voice = "on" if prefs.voice else "off"
+    return (
+        f"Your settings:\nDetail: {prefs.detail}.\nVoice replies: {voice}.\n"
+        f"Reading language: {prefs.ocr_language}.\nAlt text length: {prefs.alt_text_chars} characters.\n"
+        "Change them with /detail, /voice, /language and /alt followed by the new value."
+    )
+
+
+def setting_changed(name: str, value: object) -> str:
+    if name == "detail":
+        return f"Done. I will give {value} descriptions from now on."
+    if name == "voice":
+        if value:
+            return "Done. I will also send my answers as voice messages."
+        return "Done. No more voice messages."
+    if name == "ocr_language":
+        return f"Done. I will read text in {value}."
+    if name == "alt_text_chars":
+        return f"Done. Alt text will be at most {value} characters."
+    return "Done."
+
+
+def place_in_line(position: int) -> str:
+    """The message shown while others are ahead in the queue."""
+    if position <= 1:
+        return "You are next in line. Your answer is coming soon."
+    return f"You are number {position} in line. Your answer is coming soon."
+
+
+def rate_limited(seconds: float) -> str:
+    wait = max(1, round(seconds))
+    unit = "second" if wait == 1 else "seconds"
+    return f"You have sent a lot of photos in a short time. Please wait {wait} {unit} and try again."
+
+
+# -- Said by the chat adapters ----------------------------------------------------------
+
+NO_IMAGES_IN_MESSAGE = "That message has no pictures I can look at."
+DOWNLOAD_FAILED = "I could not download that picture. Please try again."
+
+
+def attachment_too_large(limit_bytes: int) -> str:
+    return f"That file is too large. Please send a picture under {max(1, limit_bytes // (1024 * 1024))} MB."
+
+
+NOT_ALLOWED = "Sorry, I am not available in this chat."
+UNKNOWN_COMMAND = "I do not know that command. Send /help to see what I can do."
+FORGET_YES = "Yes, delete everything"
+FORGET_NO = "No, keep it"
+FORGET_NOT_YOURS = "Only the person who asked can answer this."
+
+
+def numbered(index: int, total: int, text: str, noun: str = "Photo") -> str:
+    """One answer of several about the pictures of one album or message: "Photo 2 of 3: ..."."""
+    return f"{noun} {index} of {total}: {text}"
+
+
+def ocr_languages(current: str, installed: list[str]) -> str:
+    """/language without a code: the reading language now, and the ones installed."""
+    return (
+        f"I read text in {current}. The languages I can read are: {', '.join(installed)}. "
+        "To change it, use /language with one of these codes."
+    )

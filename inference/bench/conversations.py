@@ -1,0 +1,161 @@
+"""The conversations `blipbot bench` plays: photos, questions, and the two ways of serving them.
+
+Naive is what a simple bot does: one request at a time, processor plus `model.generate` with the
+pixels, under `torch.inference_mode`. blipbot is the real `InferenceWorker` over the real engine,
+every user submitting concurrently; both record the same `Run` of answers and latencies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from inference.blip2 import Blip2Engine
+from inference.generation import pixel_dtype
+from inference.prompts import caption_prompt, clean_answer, question_prompt
+from inference.types import GenerationOptions, GenerationRequest
+from inference.worker import InferenceWorker
+
+#: Telegram's largest photo size, the one the bot downloads (Discord sends originals, often larger).
+PHOTO_SIZE = (1280, 960)
+QUESTIONS = (
+    "What is in the picture?",
+    "What color is the car?",
+    "How many people are there?",
+    "Is it raining?",
+    "What does the sign say?",
+    "Where was this taken?",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedExchange:
+    question: str
+    answer: str
+
+
+@dataclass(slots=True)
+class Run:
+    """What one way of serving produced: every answer per user, and the latencies."""
+
+    answers: dict[int, list[str]] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list)
+    followup_latencies_s: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(len(a) for a in self.answers.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One user's photo; the prompts follow from the answers as they come."""
+
+    user: int
+    photo: Image.Image
+    key: str
+
+    def prompt(self, turn: int, history: list[SimulatedExchange], engine: Blip2Engine) -> str:
+        """Turn 0 describes the photo; later turns ask, with the earlier questions as history like the bot."""
+        if turn == 0:
+            return caption_prompt()
+        question = QUESTIONS[(turn - 1) % len(QUESTIONS)]
+        return question_prompt(
+            question, history, count_tokens=engine.count_tokens, budget_tokens=engine.prompt_budget_tokens
+        )
+
+    def record(self, turn: int, history: list[SimulatedExchange], answer: str) -> None:
+        if turn:
+            history.append(SimulatedExchange(QUESTIONS[(turn - 1) % len(QUESTIONS)], answer))
+
+
+class NaiveBot:
+    """One request at a time, the way a simple bot calls `transformers`."""
+
+    def __init__(self, engine: Blip2Engine, options: GenerationOptions) -> None:
+        self.model = engine.model
+        self.processor = engine.processor
+        self.device = engine.device
+        self.options = options
+        self._pixel_dtype = pixel_dtype(self.model)
+
+    def answer(self, photo: Image.Image, prompt: str) -> str:
+        inputs = self.processor(images=[photo], text=[prompt], return_tensors="pt").to(self.device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(self._pixel_dtype)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **self.options.generate_kwargs())
+        new_tokens = output[0, inputs["input_ids"].shape[1] :]
+        return clean_answer(self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True), prompt)
+
+
+def photos(count: int, seed: int) -> list[Conversation]:
+    rng = random.Random(seed)
+    result = []
+    for user in range(count):
+        base = Image.new("RGB", PHOTO_SIZE, (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        noise = Image.frombytes("RGB", PHOTO_SIZE, rng.randbytes(PHOTO_SIZE[0] * PHOTO_SIZE[1] * 3))
+        photo = Image.blend(base, noise, 0.5)
+        key = hashlib.sha256(photo.tobytes()).hexdigest()
+        result.append(Conversation(user, photo, key))
+    return result
+
+
+def serve_naively(
+    bot: NaiveBot, engine: Blip2Engine, conversations: list[Conversation], followups: int
+) -> Run:
+    """Every user's turns, one request at a time, turn by turn across users (arrival order)."""
+    run = Run(answers={c.user: [] for c in conversations})
+    histories: dict[int, list[SimulatedExchange]] = {c.user: [] for c in conversations}
+    started = time.perf_counter()
+    for turn in range(followups + 1):
+        for conversation in conversations:
+            history = histories[conversation.user]
+            prompt = conversation.prompt(turn, history, engine)
+            asked = time.perf_counter()
+            answer = bot.answer(conversation.photo, prompt)
+            elapsed = time.perf_counter() - asked
+            run.latencies_s.append(elapsed)
+            if turn:
+                run.followup_latencies_s.append(elapsed)
+            run.answers[conversation.user].append(answer)
+            conversation.record(turn, history, answer)
+    run.wall_s = time.perf_counter() - started
+    return run
+
+
+async def serve_with_worker(
+    worker: InferenceWorker,
+    engine: Blip2Engine,
+    conversations: list[Conversation],
+    followups: int,
+    options: GenerationOptions,
+) -> Run:
+    """Every user at once; each sends the next question when the previous answer has arrived."""
+    run = Run(answers={c.user: [] for c in conversations})
+
+    async def converse(conversation: Conversation) -> None:
+        history: list[SimulatedExchange] = []
+        for turn in range(followups + 1):
+            prompt = conversation.prompt(turn, history, engine)
+            request = GenerationRequest(conversation.photo, conversation.key, prompt, options)
+            asked = time.perf_counter()
+            ticket = await worker.submit(request, order_key=conversation.user)
+            result = await ticket.result()
+            elapsed = time.perf_counter() - asked
+            run.latencies_s.append(elapsed)
+            if turn:
+                run.followup_latencies_s.append(elapsed)
+            run.answers[conversation.user].append(result.text)
+            conversation.record(turn, history, result.text)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(converse(c) for c in conversations))
+    run.wall_s = time.perf_counter() - started
+    return run

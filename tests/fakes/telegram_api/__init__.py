@@ -1,0 +1,9 @@
+"""A fake Telegram Bot API server for the real python-telegram-bot `Application`.
+
+`server.FakeTelegram` is what tests script; `routes` is its HTTP face and `calls` its record of requests,
+over `telegram_methods.BotApi`'s in-memory world. Importers need only `FakeTelegram`.
+"""
+
+from tests.fakes.telegram_api.server import FakeTelegram
+
+__all__ = ["FakeTelegram"]

@@ -1,0 +1,54 @@
+"""`blipbot run`'s wiring: the platforms it names, and the old data purged when the core starts."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from bot.config import Settings
+from bot.runner import PLATFORMS, configured_platforms, running_service
+from storage import Store
+from tests.fakes import photos
+from tests.fakes.engine import FakeEngine
+
+
+async def aged_photo(url: str) -> None:
+    store = await Store.open(url)
+    try:
+        chat = await store.chat_id("test", "a")
+        await store.add_image(chat, photos.jpeg(), "image/jpeg", 64, 48)
+        async with store.engine.begin() as conn:
+            await conn.execute(text("UPDATE images SET created_at = '2000-01-01 00:00:00'"))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("retention", [False, True], ids=["terminal", "bots"])
+async def test_photos_past_retention_are_deleted_at_start(tmp_path, retention):
+    url = f"sqlite+aiosqlite:///{tmp_path}/b.sqlite3"
+    await aged_photo(url)
+    settings = Settings(storage={"url": url})
+    async with running_service(settings, engine=FakeEngine(), retention=retention) as service:
+        for _ in range(50):
+            async with service.store.engine.connect() as conn:
+                left = (await conn.execute(text("SELECT count(*) FROM images"))).scalar_one()
+            if left == 0:
+                break
+            await asyncio.sleep(0.02)
+    assert left == 0
+
+
+def test_the_runner_names_its_platforms_in_one_list():
+    assert list(PLATFORMS) == ["telegram", "discord"]
+    for name, platform in PLATFORMS.items():
+        assert platform.__name__ == f"bot.{name}"
+        assert callable(platform.is_configured) and callable(platform.build_adapter)
+
+
+def test_only_platforms_with_a_token_are_configured():
+    assert configured_platforms(Settings()) == []
+    assert configured_platforms(Settings(telegram={"token": "1:a"})) == ["telegram"]
+    assert configured_platforms(Settings(telegram={"token": "1:a"}, discord={"token": "d"})) == [
+        "telegram",
+        "discord",
+    ]
