@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("image", type=Path)
     chat.add_argument("--model", help="hub id or local directory (overrides inference.model)")
 
+    sub.add_parser(
+        "worker", parents=[common], help="load the model and answer jobs from queue.url (Redis Streams)"
+    )
+    queue = sub.add_parser("queue", parents=[common], help="show the Redis queue, or retry dead letters")
+    queue.add_argument("action", nargs="?", choices=["status", "retry"], default="status")
+
     bench = sub.add_parser(
         "bench", parents=[common], help="benchmark the worker against a naive one-at-a-time loop"
     )
@@ -65,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--beams", type=int, default=1, help="beam width for both ways (default: greedy)")
     bench.add_argument("--static-cache", action="store_true", help="GPU experiment: static KV cache")
     bench.add_argument("--compile", action="store_true", help="GPU experiment: compile the vision tower")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="serve the crowd through 1, then N, worker processes over Redis (default 0: in-process)",
+    )
+    bench.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="the Redis that --workers runs over"
+    )
     return parser
 
 
@@ -134,12 +149,46 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             embedding_cache_mb=settings.inference.embedding_cache_mb,
             static_cache=args.static_cache,
             compile=args.compile,
+            workers=args.workers,
+            redis_url=args.redis_url,
         )
     if args.command == "run":
         from bot.runner import run_bots
 
         return await run_bots(settings)
+    if args.command == "worker":
+        from bot.runner import run_worker
+
+        return await run_worker(settings)
+    if args.command == "queue":
+        return await _queue(args, settings)
     return await _console(args, settings)
+
+
+async def _queue(args: argparse.Namespace, settings: Settings) -> int:
+    """`blipbot queue [status|retry]`: one report of the streams, or the dead letters put back."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from inference.stream_admin import queue_report, retry_dead
+    from inference.streams import StreamNames
+
+    if not settings.queue.url:
+        print("blipbot: queue.url is empty: requests wait in the bot's own process", file=sys.stderr)
+        return EXIT_CONFIG
+    redis = Redis.from_url(settings.queue.url)
+    names = StreamNames(settings.queue.name)
+    try:
+        if args.action == "retry":
+            print(f"{await retry_dead(redis, names)} dead letters put back on {names.jobs}")
+        else:
+            print(await queue_report(redis, names))
+    except RedisError as error:
+        print(f"blipbot: cannot reach the queue in queue.url ({type(error).__name__})", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        await redis.aclose()
+    return 0
 
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:

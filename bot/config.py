@@ -78,6 +78,22 @@ class StorageConfig(Section):
     purge_interval_hours: float = Field(default=6.0, gt=0)
 
 
+class QueueConfig(Section):
+    """Where requests wait for the model: in this process (url empty), or Redis Streams."""
+
+    url: str = ""
+    name: str = Field(default="blipbot", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    claim_idle_ms: int = Field(default=60_000, ge=100)
+    max_deliveries: int = Field(default=3, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be empty (in-process) or a Redis URL, e.g. redis://127.0.0.1:6379/0")
+        return value
+
+
 class LimitsConfig(Section):
     max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_image_pixels: int = Field(default=50_000_000, ge=1)
@@ -120,6 +136,7 @@ class Settings(BaseSettings):
 
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)

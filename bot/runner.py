@@ -18,15 +18,23 @@ from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Protocol
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import discord, telegram
 from bot.config import Settings
-from bot.core import ChatService, ConfigError, ServiceOptions, StartupError
+from bot.core import ChatRef, ChatService, ConfigError, Reply, ServiceOptions, StartupError
 from bot.core.errors import short_reason
+from bot.core.images import prepare_image
 from bot.core.preferences import Preferences
 from bot.core.speech import Speaker
 from inference.model import load_engine
+from inference.model_facts import load_model_facts
+from inference.queue import ModelFacts
+from inference.redis_queue import RedisQueue
+from inference.stream_worker import StreamWorker
+from inference.streams import StreamNames
 from inference.types import Engine, GenerationOptions
 from inference.worker import InferenceWorker
 from storage import Store
@@ -46,6 +54,10 @@ class Adapter(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+    async def deliver_late(self, chat: ChatRef, reply: Reply, reply_to: str | None) -> None:
+        """Send a reply outside any update (owed by a front end that died)."""
+        ...
 
 
 def service_options(settings: Settings) -> ServiceOptions:
@@ -110,41 +122,88 @@ async def running_service(
 ) -> AsyncIterator[ChatService]:
     """Build the whole core, yield the service, and shut it down in reverse order.
 
-    On exit the worker finishes the requests already queued before the store closes, so no
-    answer is lost or half-written.
+    With `queue.url` empty the model loads here and the in-process worker owns it; with a Redis
+    URL this process is a front end: no model, jobs to the workers over Redis Streams. On exit
+    the queue finishes or hands back what it holds before the store closes, so nothing is lost.
     """
     try:
         store = await Store.open(settings.storage.url)
     except (OSError, SQLAlchemyError) as error:
         raise StartupError(f"cannot open the database in storage.url: {short_reason(error)}") from None
-    worker: InferenceWorker | None = None
     retention_task: asyncio.Task[None] | None = None
-    try:
-        if engine is None:
-            engine = await load_configured_engine(settings)
-        inf = settings.inference
-        worker = InferenceWorker(
-            engine,
-            queue_size=inf.queue_size,
-            max_batch_size=inf.max_batch_size,
-            batch_wait_ms=inf.batch_wait_ms,
-        )
-        await worker.start()
-        service = ChatService(store, worker, service_options(settings), speaker=speaker(settings))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        if settings.queue.url:
+            queue = await stack.enter_async_context(networked_queue(settings, store, engine))
+            service = ChatService(
+                store,
+                queue,
+                service_options(settings),
+                speaker=speaker(settings),
+                ledger=store.ledger,
+                frontend_id=queue.frontend_id,
+                is_alive=queue.is_alive,
+            )
+        else:
+            worker = await stack.enter_async_context(in_process_worker(settings, engine))
+            service = ChatService(store, worker, service_options(settings), speaker=speaker(settings))
         if retention:  # purges now, then every purge_interval_hours
             interval_s = settings.storage.purge_interval_hours * 3600
             retention_task = asyncio.create_task(service.run_retention(interval_s), name="blipbot-retention")
+            stack.push_async_callback(_cancelled, retention_task)
         else:  # the terminal commands run no periodic task: purge once at start
             await service.purge_expired()
         yield service
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(settings: Settings, engine: Engine | None) -> AsyncIterator[InferenceWorker]:
+    """The model loaded here, owned by one worker task; on exit it answers what is queued first."""
+    if engine is None:
+        engine = await load_configured_engine(settings)
+    inf = settings.inference
+    worker = InferenceWorker(
+        engine, queue_size=inf.queue_size, max_batch_size=inf.max_batch_size, batch_wait_ms=inf.batch_wait_ms
+    )
+    await worker.start()
+    try:
+        yield worker
     finally:
-        if retention_task is not None:
-            retention_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention_task
-        if worker is not None:
-            await worker.stop(drain=True)
-        await store.close()
+        await worker.stop(drain=True)
+
+
+@contextlib.asynccontextmanager
+async def networked_queue(
+    settings: Settings, store: Store, model: ModelFacts | None
+) -> AsyncIterator[RedisQueue]:
+    """A front end's queue: Redis Streams out, answers back; the model's tokenizer only, no weights."""
+    if model is None:
+        model = await asyncio.to_thread(load_model_facts, settings.inference.model)
+    redis = Redis.from_url(settings.queue.url)
+    queue = RedisQueue(
+        redis,
+        StreamNames(settings.queue.name),
+        model,
+        queue_size=settings.inference.queue_size,
+        fetch_results=store.ledger.results,
+    )
+    try:
+        await queue.start()
+    except RedisError as error:
+        await redis.aclose()
+        raise StartupError(f"cannot reach the queue in queue.url: {short_reason(error)}") from None
+    log.info("front end %s: jobs go to %s over Redis Streams", queue.frontend_id, settings.queue.name)
+    try:
+        yield queue
+    finally:
+        await queue.stop()
+        await redis.aclose()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def configured_platforms(settings: Settings) -> list[str]:
@@ -167,10 +226,7 @@ async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = Non
         )
         return 2
     stop_event = stop_event or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
-            loop.add_signal_handler(signum, stop_event.set)
+    _stop_on_signals(stop_event)
     async with running_service(settings) as service:
         adapters = build_adapters(settings, service)
         started: list[Adapter] = []
@@ -189,8 +245,14 @@ async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = Non
                     ) from None
                 started.append(adapter)
                 log.info("%s adapter started", adapter.name)
+            late = None
+            if service.late_replies is not None:  # what front ends that died still owed
+                deliverers = {adapter.name: adapter.deliver_late for adapter in started}
+                late = asyncio.create_task(service.late_replies.run(deliverers), name="blipbot-late-replies")
             await stop_event.wait()
             log.info("stopping")
+            if late is not None:
+                await _cancelled(late)
         finally:
             for adapter in reversed(started):
                 try:
@@ -198,3 +260,52 @@ async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = Non
                 except Exception:
                     log.exception("%s adapter did not stop cleanly", adapter.name)
     return 0
+
+
+async def run_worker(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
+    """`blipbot worker`: load the model and answer jobs from Redis Streams until SIGTERM.
+
+    The batch in hand when the signal comes is finished, stored and acknowledged before exit.
+    """
+    if not settings.queue.url:
+        print("blipbot: blipbot worker needs queue.url (BLIPBOT_QUEUE__URL), e.g. redis://127.0.0.1:6379/0",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    stop_event = stop_event or asyncio.Event()
+    _stop_on_signals(stop_event)
+    try:
+        store = await Store.open(settings.storage.url)
+    except (OSError, SQLAlchemyError) as error:
+        raise StartupError(f"cannot open the database in storage.url: {short_reason(error)}") from None
+    redis = Redis.from_url(settings.queue.url)
+    try:
+        async with in_process_worker(settings, None) as worker:
+            limits = settings.limits
+            stream_worker = StreamWorker(
+                redis,
+                StreamNames(settings.queue.name),
+                worker,
+                load_photo=store.ledger.photo_data,
+                prepare=lambda data: (
+                    prepare_image(
+                        data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels
+                    ).image
+                ),
+                save_results=store.ledger.save_results,
+                claim_idle_ms=settings.queue.claim_idle_ms,
+                max_deliveries=settings.queue.max_deliveries,
+            )
+            log.info("worker %s answers jobs from %s", stream_worker.worker_id, settings.queue.name)
+            await stream_worker.run(stop_event)
+            log.info("worker %s stopped after %d batches", stream_worker.worker_id, stream_worker.batches)
+    finally:
+        await redis.aclose()
+        await store.close()
+    return 0
+
+
+def _stop_on_signals(stop_event: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
+            loop.add_signal_handler(signum, stop_event.set)

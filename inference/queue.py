@@ -41,8 +41,17 @@ class QueueTicket(Protocol):
     """One submitted request: its place in line when submitted, and the answer to await."""
 
     @property
+    def job_id(self) -> str:
+        """The request's id, unique across the cluster (the store keeps answers under it)."""
+        ...
+
+    @property
     def ahead(self) -> int:
-        """Requests ahead of this one when it was submitted (0: it starts next)."""
+        """People (distinct chats) ahead of this one when it was submitted (0: it starts next).
+
+        Counted in people, not requests: a chat's pending or running requests count once, the
+        ticket's own chat not at all.
+        """
         ...
 
     @property
@@ -80,7 +89,7 @@ class InferenceQueue(Protocol):
         ...
 
     def ahead_of(self, ticket: QueueTicket) -> int:
-        """Requests still ahead of this one now (0 once it runs)."""
+        """People (distinct chats) still ahead of this one now, its own chat not counted (0 once it runs)."""
         ...
 
     def forget(self, image_keys: list[str]) -> None:

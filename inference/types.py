@@ -74,6 +74,8 @@ class GenerationRequest:
     image_key: str
     prompt: str
     options: GenerationOptions = field(default_factory=GenerationOptions)
+    #: The stored photo's id: a worker in another process loads the photo by it (never the bytes).
+    photo_ref: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

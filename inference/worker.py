@@ -1,7 +1,8 @@
 """The one consumer that owns the model: requests wait in a bounded queue and are batched.
 
 The in-process implementation of `inference.queue.InferenceQueue`: callers `submit` (or
-`submit_many`) `GenerationRequest`s and get tickets (their place in line and a future).
+`submit_many`) `GenerationRequest`s and get tickets (their place in line, counted in people, and
+a future).
 A single asyncio task takes waiting requests in arrival order, groups those that share
 generation options (up to `max_batch_size`, after waiting `batch_wait_ms` for a burst to
 gather; a lone request starts at once) and runs one `generate_batch` in a dedicated thread,
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
+import uuid
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -43,10 +46,15 @@ class Job:
 
 @dataclass(eq=False)
 class Ticket:
-    """What `submit` hands back: the place in line at submit time and the answer to await."""
+    """What `submit` hands back: the place in line at submit time and the answer to await.
+
+    `ahead` counts people (distinct chats) with requests pending or running when it was
+    submitted, not their requests: one person's five-request description ahead is one.
+    """
 
     job: Job
     ahead: int
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     async def result(self) -> GenerationResult:
         return await self.job.future
@@ -69,6 +77,22 @@ class Preparing(Protocol):
     overlaps_preprocessing: bool
 
     def prepare(self, request: GenerationRequest) -> None: ...
+
+
+def _count_people(jobs: Iterable[Job], own_key: Hashable | None) -> int:
+    """How many people (distinct `order_key`s) the jobs belong to, not counting `own_key`'s.
+
+    A job with no order key is a person of its own. The place in line counts people, so that one
+    person's description (a caption and its detail questions) ahead reads as one, not five.
+    """
+    chats: set[Hashable] = set()
+    strangers = 0
+    for job in jobs:
+        if job.order_key is None:
+            strangers += 1
+        elif job.order_key != own_key:
+            chats.add(job.order_key)
+    return len(chats) + strangers
 
 
 def collate(pending: Sequence[Job], max_batch_size: int) -> list[Job]:
@@ -174,7 +198,7 @@ class InferenceWorker:
         if len(self._pending) + len(requests) > self.queue_size:
             raise WorkerBusy("the queue is full")
         loop = asyncio.get_running_loop()
-        ahead = len(self._pending) + len(self._running)
+        ahead = _count_people([*self._running, *self._pending], order_key)
         tickets = []
         for request in requests:
             job = Job(request=request, future=loop.create_future(), order_key=order_key)
@@ -189,13 +213,18 @@ class InferenceWorker:
         self.engine.forget(image_keys)
 
     def ahead_of(self, ticket: Ticket) -> int:
-        """Requests still ahead of this one (running ones included); 0 once it is running."""
+        """People (distinct chats) still ahead of this one, running ones included; 0 once it runs.
+
+        The ticket's own chat never counts against it, so its own earlier requests are not "ahead".
+        """
         if ticket.job in self._running or ticket.job.future.done():
             return 0
         try:
-            return self._pending.index(ticket.job) + len(self._running)
+            position = self._pending.index(ticket.job)
         except ValueError:
             return 0
+        ahead = [*self._running, *itertools.islice(self._pending, position)]
+        return _count_people(ahead, ticket.job.order_key)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Submit and wait: for callers that need no place-in-line updates."""

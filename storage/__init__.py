@@ -3,7 +3,8 @@
 The rest of the app uses `Store` and the dataclasses it returns; models and migrations stay inside.
 """
 
+from storage.ledger import OwedReply, ReplyLedger
 from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
 from storage.store import Store
 
-__all__ = ["Exchange", "NotFoundError", "Store", "StoredImage", "TurnKind"]
+__all__ = ["Exchange", "NotFoundError", "OwedReply", "ReplyLedger", "Store", "StoredImage", "TurnKind"]

@@ -66,7 +66,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
 
 
 class Chat(Base):
@@ -142,3 +146,36 @@ class UserSettings(Base):
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now())
+
+
+class PendingReply(Base):
+    """A reply whose model work went to the networked queue: enough to finish and send it later.
+
+    Written by the front end once its jobs are queued, closed when the reply is handed to the
+    platform. A front end that died leaves it open; another one finishes and sends it.
+    """
+
+    __tablename__ = "pending_replies"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    chat_external_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    reply_to: Mapped[str | None] = mapped_column(String(255))
+    image_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    job_ids: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    frontend: Mapped[str] = mapped_column(String(32), index=True)
+    delivered: Mapped[bool] = mapped_column(default=False, server_default=text("false"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)
+
+
+class JobResult(Base):
+    """A worker's answer to one job, stored before the job is acknowledged (so none is lost)."""
+
+    __tablename__ = "job_results"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)

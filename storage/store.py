@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.engine import create_engine, upgrade
+from storage.ledger import ReplyLedger
 from storage.models import Chat, Image, MessageImage, Turn, UserSettings, utc_now
 from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
 
@@ -49,6 +50,8 @@ class Store:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._insert = UPSERT_INSERTS[engine.dialect.name]
+        #: The networked queue's answers and owed replies (unused with the in-process queue).
+        self.ledger = ReplyLedger(self._sessions, self._insert)
 
     @classmethod
     async def open(cls, url: str) -> Store:

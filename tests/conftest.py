@@ -7,12 +7,22 @@ when a test asks for one, so the tests that need no model stay fast.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import NullPool, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from inference.streams import StreamNames
+from storage.engine import create_engine
+from tests.fakes.services import POSTGRES_CONNECT_TIMEOUT_S, POSTGRES_URL, REDIS_URL, running_in_ci
 
 if TYPE_CHECKING:
     from inference.blip2 import Blip2Engine
@@ -72,3 +82,61 @@ def tiny_engine(tiny_blip2_dir: Path) -> Blip2Engine:
     engine = load_engine(str(tiny_blip2_dir), device="cpu")
     assert isinstance(engine, Blip2Engine)
     return engine
+
+
+def postgres_unavailable(error: BaseException) -> None:
+    """Skip on a developer machine without PostgreSQL; fail in CI, which must exercise it."""
+    message = f"PostgreSQL at {make_url(POSTGRES_URL)!r} is unreachable: {error!r}"
+    if running_in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+async def postgresql_url() -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    server = create_engine(
+        POSTGRES_URL,
+        isolation_level="AUTOCOMMIT",  # CREATE/DROP DATABASE refuse to run in a transaction
+        poolclass=NullPool,
+        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S},
+    )
+    name = f"blipbot_test_{uuid.uuid4().hex}"
+    try:
+        async with server.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except (OSError, DBAPIError) as error:
+        await server.dispose()
+        postgres_unavailable(error)
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with server.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await server.dispose()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A client of the local Redis; fails (in CI) or skips (elsewhere) when it is not running."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except RedisError as error:
+        await client.aclose()
+        message = f"Redis at {REDIS_URL} is unreachable: {error!r}"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def names(redis: Redis) -> AsyncIterator[StreamNames]:
+    """Stream and key names under a prefix of this test's own, all deleted afterwards."""
+    names = StreamNames(f"test-{uuid.uuid4().hex[:8]}")
+    yield names
+    keys = [key async for key in redis.scan_iter(f"{names.prefix}:*")]
+    if keys:
+        await redis.delete(*keys)

@@ -65,17 +65,23 @@ class AnswerFlow:
         )
         request = model_request(self.ctx, photo, prompt, self.ctx.options.answer_options)
         started = time.perf_counter()
+        return ModelPlan(
+            photo.stored.id,
+            [request],
+            lambda results: self.finish(photo, question, results, started),
+            kind="answer",
+            params={"question": question},
+            reply_to=photo.message_id,
+        )
 
-        async def finish(results: list[GenerationResult]) -> Reply:
-            [result] = results
-            # The history keeps the model's own words; the person hears them hedged when unsure.
-            await record_turn(self.ctx, photo, TurnKind.QUESTION, question, sentence(result.text), started)
-            unsure = is_unsure(result.mean_logprob, self.ctx.options.low_confidence_logprob)
-            return Reply(
-                hedge(result.text, unsure, is_answer=True), ReplyKind.ANSWER, image_id=photo.stored.id
-            )
-
-        return ModelPlan(photo.stored.id, [request], finish)
+    async def finish(
+        self, photo: ChatPhoto, question: str, results: list[GenerationResult], started: float
+    ) -> Reply:
+        """The answer as the person hears it; the history keeps the model's own words."""
+        [result] = results
+        await record_turn(self.ctx, photo, TurnKind.QUESTION, question, sentence(result.text), started)
+        unsure = is_unsure(result.mean_logprob, self.ctx.options.low_confidence_logprob)
+        return Reply(hedge(result.text, unsure, is_answer=True), ReplyKind.ANSWER, image_id=photo.stored.id)
 
 
 async def _caption_only(photo: ChatPhoto) -> Reply:

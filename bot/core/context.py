@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bot.core.speech import Speaker
     from inference.ocr import OcrResult
     from inference.queue import InferenceQueue
-    from storage import Store
+    from storage import ReplyLedger, Store
 
 
 @dataclass(slots=True)
@@ -32,3 +32,7 @@ class CoreContext:
     ocr: Callable[[Image.Image, str], OcrResult]
     ocr_languages: Callable[[], list[str]]
     rate_limiter: RateLimiter
+    #: With the networked queue: where each reply owed is noted until it is sent (else None).
+    ledger: ReplyLedger | None = None
+    #: This process's name in that ledger (the networked queue's front end id).
+    frontend_id: str = "local"

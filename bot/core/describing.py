@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from bot.core.answering import AnswerFlow
 from bot.core.context import CoreContext
@@ -24,6 +24,7 @@ from bot.core.settings import SettingsFlow
 from bot.core.speech import with_voice
 from bot.core.types import ChatRef, QueueCallback, Reply, ReplyKind, Upload
 from bot.core.wording import alt_text, hedge, is_unsure, weave
+from inference.ocr import OcrResult
 from inference.prompts import caption_prompt, detail_prompts
 from inference.types import GenerationResult
 from storage import NotFoundError, TurnKind
@@ -118,16 +119,27 @@ class DescribeFlow:
         if isinstance(photo, Reply):
             return photo
         prefs = await self.settings.preferences(chat)
+        [reply] = await carry_out(self.ctx, chat, [self.alt_plan(photo, prefs.alt_text_chars)], on_queued)
+        return await with_voice(self.ctx.speaker, reply, prefs.voice)
+
+    def alt_plan(self, photo: ChatPhoto, chars: int) -> ModelPlan:
         request = model_request(self.ctx, photo, caption_prompt(self.ctx.options.caption_prefix))
         started = time.perf_counter()
+        return ModelPlan(
+            photo.stored.id,
+            [request],
+            lambda results: self.finish_alt(photo, chars, results, started),
+            kind="alt",
+            params={"chars": chars},
+            reply_to=photo.message_id,
+        )
 
-        async def finish(results: list[GenerationResult]) -> Reply:
-            text = alt_text(results[0].text, prefs.alt_text_chars)
-            await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
-            return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
-
-        [reply] = await carry_out(self.ctx, chat, [ModelPlan(photo.stored.id, [request], finish)], on_queued)
-        return await with_voice(self.ctx.speaker, reply, prefs.voice)
+    async def finish_alt(
+        self, photo: ChatPhoto, chars: int, results: list[GenerationResult], started: float
+    ) -> Reply:
+        text = alt_text(results[0].text, chars)
+        await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
+        return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
 
     async def _respond(
         self, photo: ChatPhoto, question: str | None, detail: Detail, prefs: Preferences
@@ -151,18 +163,35 @@ class DescribeFlow:
             ocr = asyncio.create_task(self.reading.ocr(photo.prepared.image, prefs.ocr_language))
         requests = [model_request(self.ctx, photo, prompt) for prompt in prompts.values()]
         started = time.perf_counter()
+        keys = list(prompts)
+        return ModelPlan(
+            photo.stored.id,
+            requests,
+            lambda results: self.finish_description(photo, detail, keys, results, started, ocr),
+            beside=ocr,
+            kind="describe",
+            params={"detail": detail, "keys": keys, "ocr_language": prefs.ocr_language},
+            reply_to=photo.message_id,
+        )
 
-        async def finish(results: list[GenerationResult]) -> Reply:
-            ocr_result = await ocr if ocr is not None else None
-            caption = results[0]
-            unsure = is_unsure(caption.mean_logprob, self.ctx.options.low_confidence_logprob)
-            if detail == "brief" or (len(results) == 1 and ocr_result is None):
-                text = hedge(caption.text, unsure)
-            else:
-                answers = {key: r.text for key, r in zip(list(prompts)[1:], results[1:], strict=True)}
-                found_text = None if ocr_result is None else ocr_result.text
-                text = weave(hedge(caption.text, unsure), answers, read_text=found_text)
-            await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
-            return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
-
-        return ModelPlan(photo.stored.id, requests, finish, beside=ocr)
+    async def finish_description(
+        self,
+        photo: ChatPhoto,
+        detail: Detail,
+        keys: list[str],
+        results: list[GenerationResult],
+        started: float,
+        ocr: Awaitable[OcrResult | None] | None = None,
+    ) -> Reply:
+        """The caption, woven with the detail answers (keyed as `keys`) and the text OCR found."""
+        ocr_result = await ocr if ocr is not None else None
+        caption = results[0]
+        unsure = is_unsure(caption.mean_logprob, self.ctx.options.low_confidence_logprob)
+        if detail == "brief" or (len(results) == 1 and ocr_result is None):
+            text = hedge(caption.text, unsure)
+        else:
+            answers = {key: r.text for key, r in zip(keys[1:], results[1:], strict=True)}
+            found_text = None if ocr_result is None else ocr_result.text
+            text = weave(hedge(caption.text, unsure), answers, read_text=found_text)
+        await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
+        return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)

@@ -3,7 +3,9 @@
 A flow first makes a `ModelPlan` (the requests for one photo, and how their results become the
 reply); `carry_out` submits the requests of several plans together, so an album's photos share
 batches, tells the place in line once, and finishes each plan with its own results, or with the
-reason it got none (busy, timed out, failed), so one photo's failure is only its own.
+reason it got none (busy, timed out, failed), so one photo's failure is only its own. With the
+networked queue each plan is also noted in the ledger as data (its `kind` and `params`), so
+another front end can finish and send it if this one dies before the answer comes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,7 +25,7 @@ from bot.core.photos import ChatPhoto
 from bot.core.types import ChatRef, QueueCallback, Reply, ReplyKind
 from inference.queue import QueueTicket, WorkerBusy, WorkerStopped
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
-from storage import TurnKind
+from storage import OwedReply, TurnKind
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +37,17 @@ class ModelPlan:
     """The requests one reply needs (none for an OCR-only reply) and how their results become it.
 
     `beside` is work already running next to the model (OCR for a full description); it is
-    cancelled when the model gives no results, so nothing is left running unawaited.
+    cancelled when the model gives no results, so nothing is left running unawaited. `kind` and
+    `params` say the same as `finish` in data, for a front end that finishes it after a restart.
     """
 
     image_id: int
     requests: list[GenerationRequest]
     finish: Finish
     beside: asyncio.Task[Any] | None = None
+    kind: str = ""
+    params: dict[str, Any] | None = None
+    reply_to: str | None = None
 
 
 def model_request(
@@ -52,6 +59,7 @@ def model_request(
         image_key=photo.stored.content_hash,
         prompt=prompt,
         options=options or ctx.options.caption_options,
+        photo_ref=photo.stored.id,
     )
 
 
@@ -59,7 +67,7 @@ async def carry_out(
     ctx: CoreContext, chat: ChatRef, plans: Sequence[ModelPlan], on_queued: QueueCallback | None
 ) -> list[Reply]:
     """Every plan's reply, in order: their requests submitted together, each finished on its own."""
-    outcomes = await generate(ctx, chat, [plan.requests for plan in plans], on_queued)
+    outcomes, owed = await generate(ctx, chat, plans, on_queued)
     finishing = []
     for plan, outcome in zip(plans, outcomes, strict=True):
         if isinstance(outcome, Reply):
@@ -72,36 +80,40 @@ async def carry_out(
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result  # cancellation, shutdown: not a failure to apologise for
+    await _settle(ctx, owed)
     return [failure_reply(r, "answer", chat) if isinstance(r, Exception) else r for r in results]
 
 
 async def generate(
     ctx: CoreContext,
     chat: ChatRef,
-    groups: Sequence[Sequence[GenerationRequest]],
+    plans: Sequence[ModelPlan],
     on_queued: QueueCallback | None,
-) -> list[list[GenerationResult] | Reply]:
-    """Each group's results, or the Reply that says why it has none.
+) -> tuple[list[list[GenerationResult] | Reply], list[str]]:
+    """Each plan's results, or the Reply that says why it has none; and the ids of replies owed.
 
     All requests go to the queue in one `submit_many` (so they can share a batch); the place in
-    line is told once; every group is awaited within the one request timeout.
+    line is told once; every plan is awaited within the one request timeout.
     """
+    groups = [plan.requests for plan in plans]
     requests = [request for group in groups for request in group]
     if not requests:
-        return [[] for _ in groups]
+        return [[] for _ in groups], []
     try:
         tickets = await ctx.queue.submit_many(requests, order_key=(chat.platform, chat.chat_id))
     except (WorkerBusy, WorkerStopped) as error:
         refusal = Reply(texts.BUSY if isinstance(error, WorkerBusy) else texts.STOPPING, ReplyKind.ERROR)
-        return [refusal if group else [] for group in groups]  # an OCR-only reply needs no model
-    if tickets[0].ahead > 0 and on_queued is not None:
-        try:
-            await on_queued(tickets[0].ahead + 1)
-        except Exception:  # a failed "you are number N" must not lose the answer
-            log.warning("could not send the queue position to chat %s", chat.chat_id, exc_info=True)
-    deadline = asyncio.get_running_loop().time() + ctx.options.request_timeout_s
+        return [refusal if group else [] for group in groups], []  # an OCR-only reply needs no model
+    owed: list[str] = []
     outcomes: list[list[GenerationResult] | Reply] = []
     try:
+        owed = await _owe(ctx, chat, plans, tickets)
+        if tickets[0].ahead > 0 and on_queued is not None:
+            try:
+                await on_queued(tickets[0].ahead + 1)
+            except Exception:  # a failed "you are number N" must not lose the answer
+                log.warning("could not send the queue position to chat %s", chat.chat_id, exc_info=True)
+        deadline = asyncio.get_running_loop().time() + ctx.options.request_timeout_s
         start = 0
         for group in groups:
             mine, start = tickets[start : start + len(group)], start + len(group)
@@ -109,7 +121,46 @@ async def generate(
     finally:
         for ticket in tickets:
             ticket.cancel()  # no-op when answered; drops the rest on a timeout or a cancellation
-    return outcomes
+    return outcomes, owed
+
+
+async def _owe(
+    ctx: CoreContext, chat: ChatRef, plans: Sequence[ModelPlan], tickets: Sequence[QueueTicket]
+) -> list[str]:
+    """Note each plan as a reply owed (networked queue only), so it is sent even if this process dies."""
+    if ctx.ledger is None:
+        return []
+    owed, start = [], 0
+    for plan in plans:
+        mine, start = tickets[start : start + len(plan.requests)], start + len(plan.requests)
+        if not mine:
+            continue
+        reply = OwedReply(
+            id=uuid.uuid4().hex,
+            platform=chat.platform,
+            chat_external_id=chat.chat_id,
+            user_id=chat.user_id,
+            image_id=plan.image_id,
+            kind=plan.kind,
+            params=plan.params or {},
+            job_ids=tuple(ticket.job_id for ticket in mine),
+            frontend=ctx.frontend_id,
+            reply_to=plan.reply_to,
+        )
+        await ctx.ledger.owe(reply)
+        owed.append(reply.id)
+    return owed
+
+
+async def _settle(ctx: CoreContext, owed: list[str]) -> None:
+    """The replies are handed to the front end: nobody needs to send them again."""
+    if ctx.ledger is None:
+        return
+    for reply_id in owed:
+        try:
+            await ctx.ledger.delivered(reply_id)
+        except Exception as error:  # the store is down: at worst a late copy is sent after a restart
+            log.warning("could not close reply %s (%s)", reply_id, type(error).__name__)
 
 
 async def _results(

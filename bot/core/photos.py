@@ -26,6 +26,7 @@ class ChatPhoto:
     chat_id: int
     stored: StoredImage
     prepared: PreparedImage
+    message_id: str | None = None  # the platform message that brought it, for a reply sent later
 
 
 def prepare(ctx: CoreContext, data: bytes) -> PreparedImage:
@@ -48,7 +49,7 @@ async def accept_photo(
     stored = await ctx.store.add_image(chat_id, data, prepared.mime, prepared.width, prepared.height)
     if message_id is not None:
         await ctx.store.link_message(chat_id, message_id, stored.id)
-    return ChatPhoto(chat_id, stored, prepared)
+    return ChatPhoto(chat_id, stored, prepared, message_id)
 
 
 async def current_photo(ctx: CoreContext, chat: ChatRef, about_message_id: str | None) -> ChatPhoto | Reply:

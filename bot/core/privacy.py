@@ -1,7 +1,7 @@
 """Forgetting: /reset, /forget, /privacy, and the retention purge that deletes old data by itself.
 
 /forget reaches past the store: the model's in-memory caches of the chat's photos (image
-features, key/value prefixes) are dropped through the queue too, on every worker that has them.
+features, key/value prefixes) are dropped through the queue too, wherever the model runs.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class PrivacyFlow:
         chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
         image_keys = await self.ctx.store.image_hashes(chat_id)
         await self.ctx.store.forget(chat_id, user_id=chat.user_id)
+        if self.ctx.ledger is not None:  # the questions waiting in the networked queue's memory too
+            await self.ctx.ledger.forget_chat(chat.platform, chat.chat_id)
         self.ctx.queue.forget(image_keys)  # the model's in-memory caches of those photos too
         log.info("forgot chat platform=%s chat=%s", chat.platform, chat.chat_id)
         return Reply(texts.FORGET_DONE, ReplyKind.INFO)
@@ -48,6 +50,8 @@ class PrivacyFlow:
         """Delete photos and turns older than the retention period; returns rows deleted."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.ctx.options.retention_days)
         deleted = await self.ctx.store.purge_older_than(cutoff)
+        if self.ctx.ledger is not None:
+            deleted += await self.ctx.ledger.purge_older_than(cutoff)
         if deleted:
             log.info("retention: deleted %d old rows", deleted)
         return deleted

@@ -16,6 +16,7 @@ from bot.core import texts
 from bot.core.answering import AnswerFlow
 from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
+from bot.core.late_replies import IsAlive, LateReplyFlow
 from bot.core.options import ServiceOptions
 from bot.core.privacy import PrivacyFlow
 from bot.core.ratelimit import RateLimiter
@@ -25,7 +26,7 @@ from bot.core.speech import Speaker
 from bot.core.types import ChatRef, Reply, ReplyKind
 from inference.ocr import OcrResult, installed_languages, read_text
 from inference.queue import InferenceQueue
-from storage import Store
+from storage import ReplyLedger, Store
 
 
 class ChatService:
@@ -40,7 +41,11 @@ class ChatService:
         speaker: Speaker | None = None,
         ocr: Callable[[Image.Image, str], OcrResult] = read_text,
         ocr_languages: Callable[[], list[str]] = installed_languages,
+        ledger: ReplyLedger | None = None,
+        frontend_id: str = "local",
+        is_alive: IsAlive | None = None,
     ) -> None:
+        """`ledger`, `frontend_id` and `is_alive` come with the networked queue (else None)."""
         self.ctx = CoreContext(
             store=store,
             queue=queue,
@@ -49,12 +54,20 @@ class ChatService:
             ocr=ocr,
             ocr_languages=ocr_languages,
             rate_limiter=RateLimiter(options.photos_per_minute, 60.0),
+            ledger=ledger,
+            frontend_id=frontend_id,
         )
         self.settings = SettingsFlow(self.ctx)
         self.reading = ReadFlow(self.ctx, self.settings)
         self.answering = AnswerFlow(self.ctx, self.settings, self.reading)
         self.describing = DescribeFlow(self.ctx, self.settings, self.reading, self.answering)
         self.privacy_flow = PrivacyFlow(self.ctx)
+        #: Sends the replies a dead front end owed (networked queue only).
+        self.late_replies = (
+            LateReplyFlow(self.ctx, ledger, self.settings, self.describing, self.answering, is_alive=is_alive)
+            if ledger is not None and is_alive is not None
+            else None
+        )
 
         # The user actions, one per adapter call; each is its flow's own method.
         self.describe_photo = self.describing.describe_photo

@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.core.chunks import split_text
 from bot.core.errors import ConfigError
 from bot.core.service import ChatService
+from bot.core.types import ChatRef, Reply
 from bot.discord.answers import DiscordAnswers
 from bot.discord.commands import DiscordCommands
 from bot.discord.config import DiscordConfig
 from bot.discord.inflight import InFlight
 from bot.discord.mentions import MentionHandler
-from bot.discord.replies import NO_MENTIONS, log_failure
+from bot.discord.replies import MESSAGE_LIMIT_CHARS, NO_MENTIONS, log_failure
 from bot.discord.sync import sync_commands
 
 if TYPE_CHECKING:
@@ -151,6 +153,21 @@ class DiscordAdapter:
         if not await self.client.inflight.wait_idle(self.answer_timeout_s):
             log.warning("stopping with %d discord answers unfinished", self.client.inflight.count)
         await self._close()
+
+    async def deliver_late(self, chat: ChatRef, reply: Reply, reply_to: str | None) -> None:
+        """Post a reply owed from before a restart in its channel (the interaction is long gone)."""
+        if self.client is None:
+            raise RuntimeError("discord is not running")
+        channel = self.client.get_partial_messageable(int(chat.chat_id.split(":")[0]))
+        reference = None
+        if reply_to is not None and reply_to.isdigit():
+            reference = discord.MessageReference(
+                message_id=int(reply_to), channel_id=channel.id, fail_if_not_exists=False
+            )
+        for index, piece in enumerate(split_text(reply.text, MESSAGE_LIMIT_CHARS)):
+            await channel.send(
+                piece, reference=reference if index == 0 else None, allowed_mentions=NO_MENTIONS
+            )
 
     async def _close(self) -> None:
         assert self.client is not None

@@ -33,10 +33,11 @@ from telegram.ext import (
 from bot.core import texts
 from bot.core.errors import ConfigError
 from bot.core.service import ChatService
+from bot.core.types import ChatRef, Reply
 from bot.telegram.config import TelegramConfig
 from bot.telegram.handlers import FORGET_PATTERN, TelegramHandlers
 from bot.telegram.messages import is_command, is_private, mentions_bot
-from bot.telegram.replies import retrying, send_text
+from bot.telegram.replies import Responder, retrying, send_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -179,6 +180,14 @@ class TelegramAdapter:
                 task.cancel()
         await stopping
         await app.shutdown()
+
+    async def deliver_late(self, chat: ChatRef, reply: Reply, reply_to: str | None) -> None:
+        """Send a reply owed from before a restart (no update to answer): quoting its photo if known."""
+        if self._app is None:
+            raise RuntimeError("telegram is not running")
+        quote = int(reply_to) if reply_to is not None and reply_to.lstrip("-").isdigit() else None
+        responder = Responder(self._app.bot, self.service, chat, chat_id=int(chat.chat_id), quote=quote)
+        await responder.deliver(reply)
 
     # -- building --------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ class TelegramHandlers:
             await _reply_to(bot, message, texts.NOT_AN_IMAGE)
             return
         chat = message_chat_ref(message)
-        async with Responder(bot, self.service, chat, message) as responder:
+        async with Responder.to_message(bot, self.service, chat, message) as responder:
             question = question_text(message, bot.username)
             await responder.deliver(await self._describe(chat, message, question, responder))
 
@@ -84,7 +84,7 @@ class TelegramHandlers:
         chat = message_chat_ref(message)
         question = question_text(message, bot.username)
         replied = message.reply_to_message
-        async with Responder(bot, self.service, chat, message) as responder:
+        async with Responder.to_message(bot, self.service, chat, message) as responder:
             if replied is not None and await self._is_unseen_photo(chat, replied):
                 # A photo sent before the bot was there (or in a group, unaddressed): look at it now.
                 reply = await self._describe(chat, replied, question, responder)
@@ -117,14 +117,14 @@ class TelegramHandlers:
     async def on_describe(self, update: Update, context: Context) -> None:
         message = _message(update)
         chat = message_chat_ref(message)
-        async with Responder(context.bot, self.service, chat, message) as responder:
+        async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             await responder.deliver(await self.service.describe_again(chat, on_queued=responder.on_queued))
 
     async def on_read(self, update: Update, context: Context) -> None:
         """/read: the text in the current photo (or the one replied to), by OCR."""
         message = _message(update)
         chat = message_chat_ref(message)
-        async with Responder(context.bot, self.service, chat, message) as responder:
+        async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             await responder.deliver(await self.service.read_text(chat, about_message_id=_replied_id(message)))
 
     async def on_alt(self, update: Update, context: Context) -> None:
@@ -135,7 +135,7 @@ class TelegramHandlers:
             reply = await self.service.set_preference(chat, "alt_text_chars", context.args[0])
             await _reply_to(context.bot, message, reply.text)
             return
-        async with Responder(context.bot, self.service, chat, message) as responder:
+        async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             reply = await self.service.alt_text(
                 chat, about_message_id=_replied_id(message), on_queued=responder.on_queued
             )
@@ -220,7 +220,7 @@ class TelegramHandlers:
         first, total = messages[0], len(messages)
         chat = message_chat_ref(first)
         question = next((q for m in messages if (q := question_text(m, bot.username))), "")
-        async with Responder(bot, self.service, chat, first) as responder:
+        async with Responder.to_message(bot, self.service, chat, first) as responder:
             replies: dict[int, Reply] = {}
             uploads: dict[int, Upload] = {}
             for index, message in enumerate(messages):

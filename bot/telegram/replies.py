@@ -105,15 +105,30 @@ class Responder:
     `quote` is the message answers quote; an album moves it from photo to photo.
     """
 
-    def __init__(self, bot: Bot, service: ChatService, chat: ChatRef, message: Message) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        service: ChatService,
+        chat: ChatRef,
+        *,
+        chat_id: int,
+        quote: int | None,
+        thread_id: int | None = None,
+    ) -> None:
         self._bot = bot
         self._service = service
         self._chat = chat
-        self._chat_id = message.chat_id
-        self._thread_id = message.message_thread_id if message.is_topic_message else None
-        self.quote = message.message_id
+        self._chat_id = chat_id
+        self._thread_id = thread_id
+        self.quote = quote
         self._place_in_line: Message | None = None
         self._typing: asyncio.Task[None] | None = None
+
+    @classmethod
+    def to_message(cls, bot: Bot, service: ChatService, chat: ChatRef, message: Message) -> Responder:
+        """The responder for an update: answers quote `message`, in its topic if it has one."""
+        thread_id = message.message_thread_id if message.is_topic_message else None
+        return cls(bot, service, chat, chat_id=message.chat_id, quote=message.message_id, thread_id=thread_id)
 
     async def __aenter__(self) -> Responder:
         self._typing = asyncio.create_task(self._keep_typing(), name=f"telegram-typing-{self._chat_id}")

@@ -1,14 +1,20 @@
-"""The results of `blipbot bench`: one flat dict of figures (also its JSON), and the table printed from it."""
+"""The results of `blipbot bench` (and `--workers N`): a flat dict of figures (its JSON) and a table."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import platform
 import resource
 import statistics
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from inference.bench.cluster import WorkerSettings
 from inference.bench.conversations import Run
+from inference.bench.crowd import Affinity
 from inference.blip2 import Blip2Engine
 from inference.types import GenerationOptions
 
@@ -110,4 +116,78 @@ def render_table(r: dict[str, Any]) -> str:
             f"{r['fp16_decode_ms_per_step_batch1']:.2f}, "
             f"at batch 16 {r['fp16_decode_ms_per_step_batch16']:.2f}"
         )
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    """The CPU model, its core count and the OS, for telling runs on different machines apart."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def summarise_scaleout(
+    engine: Blip2Engine,
+    size: str,
+    users: int,
+    followups: int,
+    options: GenerationOptions,
+    settings: WorkerSettings,
+    workers: int,
+    one: Run,
+    many: Run,
+    spread: Affinity,
+) -> dict[str, Any]:
+    """`blipbot bench --workers N`: the same crowd on one worker process and on N, over Redis."""
+    one_rate = one.count / one.wall_s
+    many_rate = many.count / many.wall_s
+    hit_rate = spread.hit_rate
+    return {
+        "mode": "workers",
+        "size": size,
+        "device": settings.device,
+        "params_m": round(sum(p.numel() for p in engine.model.parameters()) / 1e6, 1),
+        "users": users,
+        "followups": followups,
+        "max_new_tokens": options.max_new_tokens,
+        "num_beams": options.num_beams,
+        "max_batch_size": settings.max_batch_size,
+        "batch_wait_ms": settings.batch_wait_ms,
+        "workers": workers,
+        "answers": many.count,
+        "answers_1_worker": one.count,
+        "wall_s_1_worker": round(one.wall_s, 3),
+        "wall_s_n_workers": round(many.wall_s, 3),
+        "answers_per_s_1_worker": round(one_rate, 3),
+        "answers_per_s_n_workers": round(many_rate, 3),
+        "scaleout_speedup": round(many_rate / one_rate, 2),
+        "p50_ms_1_worker": round(percentile(one.latencies_s, 0.5) * 1000, 1),
+        "p50_ms_n_workers": round(percentile(many.latencies_s, 0.5) * 1000, 1),
+        "answers_per_worker": spread.answers_per_worker,
+        "followup_cache_hit_rate": None if hit_rate is None else round(hit_rate, 3),
+        "machine": machine_description(),
+    }
+
+
+def render_scaleout_table(r: dict[str, Any]) -> str:
+    hit_rate = r["followup_cache_hit_rate"]
+    n_workers = f"{r['workers']} workers"
+    lines = [
+        f"blipbot bench --workers {r['workers']}: size={r['size']} ({r['params_m']}M params) "
+        f"device={r['device']} users={r['users']} followups={r['followups']} "
+        f"max_new_tokens={r['max_new_tokens']} beams={r['num_beams']} max_batch_size={r['max_batch_size']}",
+        f"{'':28}{'1 worker':>12}{n_workers:>12}",
+        f"{'answers':28}{r['answers_1_worker']:>12}{r['answers']:>12}",
+        f"{'wall time (s)':28}{r['wall_s_1_worker']:>12.2f}{r['wall_s_n_workers']:>12.2f}",
+        f"{'answers / s':28}{r['answers_per_s_1_worker']:>12.2f}{r['answers_per_s_n_workers']:>12.2f}"
+        f"   scaleout_speedup {r['scaleout_speedup']:.2f}x",
+        f"{'latency p50 (ms)':28}{r['p50_ms_1_worker']:>12.0f}{r['p50_ms_n_workers']:>12.0f}",
+        f"{'answers per worker':28}{'':>12}{' / '.join(map(str, r['answers_per_worker'])):>12}",
+        "follow-up cache hit rate: " + ("n/a (no follow-ups)" if hit_rate is None else f"{hit_rate:.2f}"),
+        f"machine: {r['machine']}",
+    ]
     return "\n".join(lines)

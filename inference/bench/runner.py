@@ -25,6 +25,7 @@ from inference.bench.conversations import NaiveBot, Run, photos, serve_naively, 
 from inference.bench.device import cuda_figures
 from inference.bench.random_model import Size, build_blip2
 from inference.bench.report import render_table, summarise
+from inference.bench.scaleout import DEFAULT_REDIS_URL, run_scaleout
 from inference.blip2 import Blip2Engine
 from inference.loading import resolve_placement
 from inference.model import DEFAULT_EMBEDDING_CACHE_MB, load_engine
@@ -99,12 +100,41 @@ async def run_bench(
     embedding_cache_mb: float = DEFAULT_EMBEDDING_CACHE_MB,
     static_cache: bool = False,
     compile: bool = False,
+    workers: int = 0,
+    redis_url: str = DEFAULT_REDIS_URL,
 ) -> int:
-    """Build the model, serve the conversations both ways, print a table; 0 when done."""
-    if users < 1 or followups < 0 or max_new_tokens < 1:
-        print("blipbot bench: --users must be at least 1, --followups 0 or more", file=sys.stderr)
+    """Build the model, serve the conversations both ways, print a table; 0 when done.
+
+    With `workers` (N ≥ 1) the crowd goes through 1, then N, worker processes over the Redis at
+    `redis_url` instead (see `scaleout`).
+    """
+    if users < 1 or followups < 0 or max_new_tokens < 1 or workers < 0:
+        print(
+            "blipbot bench: --users must be at least 1, --followups and --workers 0 or more", file=sys.stderr
+        )
         return 1
     options = GenerationOptions(num_beams=beams, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
+    if workers:
+        # Built on the CPU in fp32 whatever `device` says: it is saved for the workers, which load it
+        # on `device`, and this process only needs its tokenizer.
+        cpu_engine = await asyncio.to_thread(
+            build_engine, size, "cpu", "fp32", embedding_cache_mb=0, static_cache=False, compile=False
+        )
+        return await run_scaleout(
+            engine=cpu_engine,
+            size=size,
+            users=users,
+            followups=followups,
+            options=options,
+            workers=workers,
+            redis_url=redis_url,
+            device=device,
+            precision=precision,
+            max_batch_size=max_batch_size,
+            batch_wait_ms=batch_wait_ms,
+            embedding_cache_mb=embedding_cache_mb,
+            json_path=json_path,
+        )
     engine = await asyncio.to_thread(
         build_engine,
         size,

@@ -206,6 +206,39 @@ async def test_people_waiting_are_told_their_place_in_line(store):
     assert sorted(p for positions in told.values() for p in positions) == [2, 3]
 
 
+async def test_the_place_in_line_counts_people_not_their_detail_questions(store):
+    engine = FakeEngine(delay_s=0.08)
+    worker = InferenceWorker(engine, queue_size=16, max_batch_size=1, batch_wait_ms=0)
+    await worker.start()
+    # Normal detail: each description is five requests (a caption and four questions).
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="normal")))
+    told: dict[str, list[int]] = {}
+
+    async def send(n: int):
+        user = ChatRef("test", f"c{n}", f"u{n}")
+
+        async def on_queued(position: int) -> None:
+            told.setdefault(user.chat_id, []).append(position)
+
+        return await service.describe_photo(user, photos.jpeg(seed=n), on_queued=on_queued)
+
+    try:
+        first = asyncio.create_task(send(0))
+        async with asyncio.timeout(5):
+            while not engine.batches:  # the first person's description is generating
+                await asyncio.sleep(0.005)
+            second = asyncio.create_task(send(1))
+            while "c1" not in told:  # the second person has been told their place
+                await asyncio.sleep(0.005)
+        replies = await asyncio.gather(first, second, send(2))
+    finally:
+        await worker.stop()
+    assert not any(r.is_error for r in replies)
+    assert len(engine.requests) == 3 * 5
+    assert told == {"c1": [2], "c2": [3]}, "one person ahead is number 2 in line, not number 6"
+    assert texts.place_in_line(told["c1"][0]).startswith("You are number 2 in line")
+
+
 async def test_a_caption_only_model_says_so_when_asked_a_question(store):
     engine = FakeEngine(can_answer_questions=False)
     worker = InferenceWorker(engine, batch_wait_ms=0)

@@ -262,6 +262,71 @@ async def test_a_hand_over_that_does_not_fit_is_refused_whole():
     assert engine.prompts == ["running", "queued"]
 
 
+def description(chat: str) -> list[GenerationRequest]:
+    """A normal description's five requests: the caption and four detail questions."""
+    return [request(f"{chat} caption")] + [request(f"{chat} detail {n}") for n in range(4)]
+
+
+async def test_the_place_in_line_counts_the_people_ahead_not_their_requests():
+    engine = FakeEngine(delay_s=0.05)
+    worker = InferenceWorker(engine, queue_size=30, max_batch_size=2, batch_wait_ms=0)
+    await worker.start()
+    try:
+        alice = await worker.submit_many(description("alice"), order_key="alice")
+        await asyncio.sleep(0.01)  # two of Alice's five generate, three wait
+        bob = await worker.submit_many(description("bob"), order_key="bob")
+        carol = await worker.submit_many(description("carol"), order_key="carol")
+        stranger = await worker.submit(request("no chat"))
+        assert [t.ahead for t in alice] == [0] * 5
+        assert [t.ahead for t in bob] == [1] * 5, "Alice's five requests are one person"
+        assert [t.ahead for t in carol] == [2] * 5
+        assert stranger.ahead == 3
+        assert worker.ahead_of(carol[-1]) == 2
+        await asyncio.gather(*(t.result() for t in [*alice, *bob, *carol, stranger]))
+    finally:
+        await worker.stop()
+
+
+async def test_a_chats_own_earlier_requests_do_not_count_against_it():
+    engine = FakeEngine(delay_s=0.05)
+    worker = InferenceWorker(engine, queue_size=30, max_batch_size=2, batch_wait_ms=0)
+    await worker.start()
+    try:
+        first = await worker.submit_many(description("alice"), order_key="alice")
+        bob = await worker.submit_many(description("bob"), order_key="bob")
+        again = await worker.submit_many(description("alice again"), order_key="alice")
+        assert [t.ahead for t in again] == [1] * 5, "only Bob is ahead of Alice's second photo"
+        assert worker.ahead_of(again[-1]) == 1
+        await asyncio.gather(*(t.result() for t in [*first, *bob, *again]))
+    finally:
+        await worker.stop()
+
+
+async def test_the_place_in_line_now_counts_down_in_people_to_zero_when_the_batch_runs():
+    engine = FakeEngine(delay_s=0.1)
+    worker = InferenceWorker(engine, queue_size=30, max_batch_size=5, batch_wait_ms=0)
+    await worker.start()
+    try:
+        alice = await worker.submit_many(description("alice"), order_key="alice")
+        bob = await worker.submit_many(description("bob"), order_key="bob")
+        carol = await worker.submit_many(description("carol"), order_key="carol")
+        await asyncio.sleep(0.02)  # Alice's batch of five generates
+        assert [worker.ahead_of(t) for t in carol] == [2] * 5
+        await asyncio.gather(*(t.result() for t in alice))
+        await asyncio.sleep(0.02)  # Bob's batch generates
+        assert [worker.ahead_of(t) for t in carol] == [1] * 5
+        assert [worker.ahead_of(t) for t in bob] == [0] * 5
+        assert not any(t.job.future.done() for t in bob), "running, not answered"
+        await asyncio.gather(*(t.result() for t in bob))
+        await asyncio.sleep(0.02)  # Carol's batch generates
+        assert [worker.ahead_of(t) for t in carol] == [0] * 5
+        assert not any(t.job.future.done() for t in carol), "running, not answered"
+        await asyncio.gather(*(t.result() for t in carol))
+    finally:
+        await worker.stop()
+    assert [len(batch) for batch in engine.batches] == [5, 5, 5]
+
+
 async def test_forget_reaches_the_engine_and_the_model_facts_are_the_engines():
     engine = FakeEngine(budget_tokens=77)
     worker = InferenceWorker(engine)

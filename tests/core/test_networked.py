@@ -1,0 +1,160 @@
+"""The core over the networked queue: the same replies, owed replies noted, and sent once if orphaned.
+
+`ChatService` runs over `RedisQueue` against the real local Redis, with `StreamWorker`s in this
+process answering from a scripted `FakeEngine`, and a SQLite store shared by both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from bot.core import texts
+from bot.core.preferences import Preferences
+from bot.core.service import ChatService, ServiceOptions
+from bot.core.types import ChatRef, Reply, ReplyKind
+from inference.redis_queue import RedisQueue
+from inference.stream_worker import StreamWorker
+from inference.streams import StreamNames
+from inference.worker import InferenceWorker
+from storage import Store
+from tests.fakes import photos
+from tests.fakes.engine import FakeEngine
+
+ALICE = ChatRef("test", "chat-a", "alice")
+BRIEF = ServiceOptions(request_timeout_s=10, preferences=Preferences(detail="brief"))
+
+
+class Side:
+    """A front end (queue + service) or a worker, started and stopped by the test."""
+
+    def __init__(self, redis: Redis, names: StreamNames, store: Store) -> None:
+        self.redis, self.names, self.store = redis, names, store
+        self.stops: list[asyncio.Event] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.queues: list[RedisQueue] = []
+
+    async def frontend(self, options: ServiceOptions = BRIEF) -> ChatService:
+        queue = RedisQueue(
+            self.redis, self.names, FakeEngine(), queue_size=50, fetch_results=self.store.ledger.results
+        )
+        await queue.start()
+        self.queues.append(queue)
+        return ChatService(
+            self.store,
+            queue,
+            options,
+            ledger=self.store.ledger,
+            frontend_id=queue.frontend_id,
+            is_alive=queue.is_alive,
+        )
+
+    async def worker(self, engine: FakeEngine, **options: int) -> None:
+        local = InferenceWorker(engine, batch_wait_ms=0)
+        await local.start()
+        worker = StreamWorker(
+            self.redis,
+            self.names,
+            local,
+            load_photo=self.store.ledger.photo_data,
+            prepare=lambda data: photos.gradient(),
+            save_results=self.store.ledger.save_results,
+            **options,
+        )
+        stop = asyncio.Event()
+        self.stops.append(stop)
+        self.tasks.append(asyncio.create_task(worker.run(stop)))
+
+    async def close(self) -> None:
+        for stop in self.stops:
+            stop.set()
+        await asyncio.gather(*self.tasks)
+        for queue in self.queues:
+            await queue.stop()
+
+
+@pytest.fixture
+async def side(redis: Redis, names: StreamNames, store: Store) -> AsyncIterator[Side]:
+    side = Side(redis, names, store)
+    yield side
+    await side.close()
+
+
+async def owed(store: Store) -> list[tuple[str, bool]]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT kind, delivered FROM pending_replies ORDER BY created_at"))
+        return [(kind, bool(delivered)) for kind, delivered in rows]
+
+
+async def test_a_photo_and_a_follow_up_are_answered_and_their_replies_closed(side, store):
+    engine = FakeEngine()
+    engine.enqueue("a red door", "blue")
+    await side.worker(engine)
+    service = await side.frontend()
+    described = await service.describe_photo(ALICE, photos.jpeg())
+    answered = await service.ask(ALICE, "what colour is it?")
+    assert (described.text, answered.text) == ("A red door.", "Blue.")
+    assert engine.prompts[-1] == "Question: what colour is it? Answer:"
+    assert await owed(store) == [("describe", True), ("answer", True)]
+
+
+async def test_a_job_that_keeps_failing_ends_in_an_apology(side, store):
+    engine = FakeEngine()
+    engine.fail_on = {"doomed"}
+    await side.worker(engine, claim_idle_ms=200, max_deliveries=2)
+    service = await side.frontend()
+    await service.describe_photo(ALICE, photos.jpeg())
+    reply = await service.ask(ALICE, "doomed question?")
+    assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.FAILED)
+    assert engine.prompts.count("Question: doomed question? Answer:") == 2, "tried max_deliveries times"
+
+
+async def test_a_reply_owed_by_a_dead_front_end_is_sent_once_by_a_live_one(side, store, redis, names):
+    engine = FakeEngine()
+    engine.enqueue("a cat on a mat")
+    first = await side.frontend()
+    asking = asyncio.create_task(first.describe_photo(ALICE, photos.jpeg(), message_id="77"))
+    for _ in range(100):
+        if await owed(store):
+            break
+        await asyncio.sleep(0.02)
+    assert await owed(store) == [("describe", False)]
+    asking.cancel()  # the front end dies: its handler is gone, its heartbeat stops
+    await side.queues[0].stop()
+    await side.worker(engine)
+    second = await side.frontend()
+    sent: list[tuple[ChatRef, Reply, str | None]] = []
+
+    async def deliver(chat: ChatRef, reply: Reply, reply_to: str | None) -> None:
+        sent.append((chat, reply, reply_to))
+
+    assert second.late_replies is not None
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if await second.late_replies.send_owed({"test": deliver}, grace_s=0):
+            break
+    assert [(c, r.text, to) for c, r, to in sent] == [(ALICE, "A cat on a mat.", "77")]
+    assert await second.late_replies.send_owed({"test": deliver}, grace_s=0) == 0, "sent once"
+    assert await owed(store) == [("describe", True)]
+
+
+async def test_forget_deletes_what_the_queue_keeps_about_the_chat(side, store):
+    await side.worker(FakeEngine())
+    service = await side.frontend()
+    await service.describe_photo(ALICE, photos.jpeg())
+    assert await owed(store) != []
+    await service.forget(ALICE)
+    assert await owed(store) == []
+
+
+async def test_an_unreachable_queue_says_busy(store):
+    gone = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    queue = RedisQueue(gone, StreamNames("test-gone"), FakeEngine(), queue_size=10)
+    service = ChatService(store, queue, BRIEF, ledger=store.ledger, frontend_id=queue.frontend_id)
+    reply = await service.describe_photo(ALICE, photos.jpeg())
+    assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.BUSY)
+    await gone.aclose()
