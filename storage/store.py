@@ -122,6 +122,11 @@ class Store:
                     )
                 )
 
+    async def hashes_older_than(self, cutoff: datetime) -> list[str]:
+        """The content hashes of photos the retention purge is about to delete (for the model's caches)."""
+        async with self._sessions() as session:
+            return list(await session.scalars(select(Image.content_hash).where(Image.created_at < cutoff)))
+
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete photos and answers created before `cutoff` (aware); returns how many were deleted.
 

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 
 from bot.config import Settings, load_settings
 from tests.fakes import photos
+from tests.fakes.services import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +137,38 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
     settings = load_settings(tmp_path / "c.yaml")
     assert (settings.inference.model, settings.inference.max_batch_size) == ("from-file", 9)
     assert str(settings.telegram.token) == "**********"
+
+
+def test_worker_and_queue_need_a_queue_url_and_say_so_in_one_line(workdir):
+    for command in (["worker"], ["queue"]):
+        result = blipbot(*command, cwd=workdir)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "queue.url" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_redis_url_that_is_not_one_is_a_config_error(workdir):
+    result = blipbot("run", cwd=workdir, env={"BLIPBOT_QUEUE__URL": "http://localhost:6379"})
+    assert result.returncode == 2
+    assert "queue.url" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_queue_shows_the_streams_and_puts_dead_letters_back(workdir):
+    prefix = f"cli-{os.getpid()}"
+    env = {"BLIPBOT_QUEUE__URL": REDIS_URL, "BLIPBOT_QUEUE__NAME": prefix}
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.xadd(f"{prefix}:jobs", {"job": "j1", "photo": "1"})
+        client.xgroup_create(f"{prefix}:jobs", f"{prefix}:workers", id="0")
+        client.xadd(f"{prefix}:dead", {"job": "j2", "photo": "2", "from": f"{prefix}:jobs"})
+        status = blipbot("queue", cwd=workdir, env=env)
+        assert status.returncode == 0, status.stderr
+        assert f"{prefix}:jobs: length 1, waiting 1, pending 0" in status.stdout
+        assert f"{prefix}:dead: 1 dead letters" in status.stdout and "job j2 photo 2" in status.stdout
+        retried = blipbot("queue", "retry", cwd=workdir, env=env)
+        assert retried.returncode == 0, retried.stderr
+        assert "1 dead letters put back" in retried.stdout
+        assert client.xlen(f"{prefix}:dead") == 0 and client.xlen(f"{prefix}:jobs") == 2
+    finally:
+        client.delete(f"{prefix}:jobs", f"{prefix}:dead")
+        client.close()

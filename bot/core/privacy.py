@@ -49,7 +49,9 @@ class PrivacyFlow:
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete photos and turns older than the retention period; returns rows deleted."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.ctx.options.retention_days)
+        expired = await self.ctx.store.hashes_older_than(cutoff)
         deleted = await self.ctx.store.purge_older_than(cutoff)
+        self.ctx.queue.forget(expired)  # their cached features go too, on every worker
         if self.ctx.ledger is not None:
             deleted += await self.ctx.ledger.purge_older_than(cutoff)
         if deleted:

@@ -7,10 +7,15 @@ process answering from a scripted `FakeEngine`, and a SQLite store shared by bot
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from bot.core import texts
@@ -158,3 +163,67 @@ async def test_an_unreachable_queue_says_busy(store):
     reply = await service.describe_photo(ALICE, photos.jpeg())
     assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.BUSY)
     await gone.aclose()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on a free port, so it can be stopped and started again."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(self.workdir)]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = Redis.from_url(self.url)
+        try:
+            for _ in range(100):
+                try:
+                    await client.ping()
+                    return
+                except RedisError:
+                    await asyncio.sleep(0.05)
+            raise TimeoutError("redis-server did not start")
+        finally:
+            await client.aclose()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+async def test_redis_stopped_then_started_again_means_busy_then_answers_again(store, tmp_path):
+    server = PrivateRedis(tmp_path)
+    await server.start()
+    redis = Redis.from_url(server.url, socket_connect_timeout=0.5, socket_timeout=2)
+    side = Side(redis, StreamNames("restart"), store)
+    try:
+        engine = FakeEngine()
+        await side.worker(engine)
+        service = await side.frontend()
+        assert (await service.describe_photo(ALICE, photos.jpeg(seed=1))).kind is ReplyKind.ANSWER
+        server.stop()
+        down = await service.describe_photo(ALICE, photos.jpeg(seed=2))
+        assert (down.kind, down.text) == (ReplyKind.ERROR, texts.BUSY)
+        await server.start()
+        for _ in range(60):  # the worker re-creates its group, the front end listens again
+            back = await service.describe_photo(ChatRef("test", "chat-b", f"bob{_}"), photos.jpeg(seed=3))
+            if back.kind is ReplyKind.ANSWER:
+                break
+            await asyncio.sleep(0.25)
+        assert back.kind is ReplyKind.ANSWER, back.text
+        assert all(not task.done() for task in side.tasks), "the worker kept running through it"
+    finally:
+        await side.close()
+        await redis.aclose()
+        server.stop()

@@ -259,13 +259,15 @@ async def test_describe_again_gives_the_full_description(service, engine):
     assert len(engine.requests) == 1 + 5, "brief first, then caption plus the detail questions"
 
 
-async def test_retention_purges_old_photos_and_turns(service, store):
+async def test_retention_purges_old_photos_and_turns(service, store, engine):
     await service.describe_photo(ALICE, photos.jpeg())
     assert await service.purge_expired() == 0
+    assert engine.forgotten == []
     later = datetime.now(UTC) + timedelta(days=31)
     assert await service.purge_expired(now=later) > 0
     assert await count(store, "images") == 0
     assert await count(store, "turns") == 0
+    assert engine.forgotten == [hashlib.sha256(photos.jpeg()).hexdigest()], "the model's caches too"
 
 
 async def test_forget_while_a_photo_is_described_answers_instead_of_raising(store):

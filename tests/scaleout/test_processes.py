@@ -136,3 +136,32 @@ async def test_answers_owed_by_a_killed_front_end_are_sent_once_after_it_restart
         assert (said[0].get("reply_parameters") or {}).get("message_id") == photo["message_id"]
     assert again.terminate() == 0
     assert worker.terminate() == 0
+
+
+async def test_sigterm_lets_a_worker_finish_and_acknowledge_its_batch(
+    deployment: Deployment, processes: list[BlipbotProcess], tg: FakeTelegram, redis: Redis
+) -> None:
+    worker = deployment.start("worker", "worker-first")
+    processes.append(worker)
+    worker_id = await worker.worker_id()
+    frontend = deployment.frontend(tg)
+    processes.append(frontend)
+    await tg.wait_for("setMyCommands", timeout=60)
+    chats = [FIRST_CHAT + n for n in range(6)]
+    for n, chat in enumerate(chats):
+        tg.send_photo(chat, photos.jpeg(seed=n))
+    for _ in range(600):
+        if (await pending_by_worker(redis, deployment.names)).get(worker_id):
+            break
+        await asyncio.sleep(0.02)
+    assert worker.terminate() == 0, worker.log
+    assert (await pending_by_worker(redis, deployment.names)).get(worker_id, 0) == 0, "its batch acknowledged"
+    assert "stopped after" in worker.log
+
+    again = deployment.start("worker", "worker-second")
+    processes.append(again)
+    await wait_until(lambda: all(answers(tg, chat) for chat in chats), 90, "an answer in every chat")
+    await asyncio.sleep(2)
+    assert [len(answers(tg, chat)) for chat in chats] == [1] * len(chats)
+    assert frontend.terminate() == 0
+    assert again.terminate() == 0
