@@ -23,68 +23,19 @@ from bot.core.preferences import Preferences
 from bot.core.service import ChatService, ServiceOptions
 from bot.core.types import ChatRef, Reply, ReplyKind
 from inference.redis_queue import RedisQueue
-from inference.stream_worker import StreamWorker
 from inference.streams import StreamNames
-from inference.worker import InferenceWorker
 from storage import Store
 from tests.fakes import photos
+from tests.fakes.cluster import LocalCluster
 from tests.fakes.engine import FakeEngine
 
 ALICE = ChatRef("test", "chat-a", "alice")
 BRIEF = ServiceOptions(request_timeout_s=10, preferences=Preferences(detail="brief"))
 
 
-class Side:
-    """A front end (queue + service) or a worker, started and stopped by the test."""
-
-    def __init__(self, redis: Redis, names: StreamNames, store: Store) -> None:
-        self.redis, self.names, self.store = redis, names, store
-        self.stops: list[asyncio.Event] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self.queues: list[RedisQueue] = []
-
-    async def frontend(self, options: ServiceOptions = BRIEF) -> ChatService:
-        queue = RedisQueue(
-            self.redis, self.names, FakeEngine(), queue_size=50, fetch_results=self.store.ledger.results
-        )
-        await queue.start()
-        self.queues.append(queue)
-        return ChatService(
-            self.store,
-            queue,
-            options,
-            ledger=self.store.ledger,
-            frontend_id=queue.frontend_id,
-            is_alive=queue.is_alive,
-        )
-
-    async def worker(self, engine: FakeEngine, **options: int) -> None:
-        local = InferenceWorker(engine, batch_wait_ms=0)
-        await local.start()
-        worker = StreamWorker(
-            self.redis,
-            self.names,
-            local,
-            load_photo=self.store.ledger.photo_data,
-            prepare=lambda data: photos.gradient(),
-            save_results=self.store.ledger.save_results,
-            **options,
-        )
-        stop = asyncio.Event()
-        self.stops.append(stop)
-        self.tasks.append(asyncio.create_task(worker.run(stop)))
-
-    async def close(self) -> None:
-        for stop in self.stops:
-            stop.set()
-        await asyncio.gather(*self.tasks)
-        for queue in self.queues:
-            await queue.stop()
-
-
 @pytest.fixture
-async def side(redis: Redis, names: StreamNames, store: Store) -> AsyncIterator[Side]:
-    side = Side(redis, names, store)
+async def side(redis: Redis, names: StreamNames, store: Store) -> AsyncIterator[LocalCluster]:
+    side = LocalCluster(redis, names, store)
     yield side
     await side.close()
 
@@ -99,7 +50,7 @@ async def test_a_photo_and_a_follow_up_are_answered_and_their_replies_closed(sid
     engine = FakeEngine()
     engine.enqueue("a red door", "blue")
     await side.worker(engine)
-    service = await side.frontend()
+    service = await side.service(BRIEF)
     described = await service.describe_photo(ALICE, photos.jpeg())
     answered = await service.ask(ALICE, "what colour is it?")
     assert (described.text, answered.text) == ("A red door.", "Blue.")
@@ -111,7 +62,7 @@ async def test_a_job_that_keeps_failing_ends_in_an_apology(side, store):
     engine = FakeEngine()
     engine.fail_on = {"doomed"}
     await side.worker(engine, claim_idle_ms=200, max_deliveries=2)
-    service = await side.frontend()
+    service = await side.service(BRIEF)
     await service.describe_photo(ALICE, photos.jpeg())
     reply = await service.ask(ALICE, "doomed question?")
     assert (reply.kind, reply.text) == (ReplyKind.ERROR, texts.FAILED)
@@ -121,7 +72,7 @@ async def test_a_job_that_keeps_failing_ends_in_an_apology(side, store):
 async def test_a_reply_owed_by_a_dead_front_end_is_sent_once_by_a_live_one(side, store, redis, names):
     engine = FakeEngine()
     engine.enqueue("a cat on a mat")
-    first = await side.frontend()
+    first = await side.service(BRIEF)
     asking = asyncio.create_task(first.describe_photo(ALICE, photos.jpeg(), message_id="77"))
     for _ in range(100):
         if await owed(store):
@@ -131,7 +82,7 @@ async def test_a_reply_owed_by_a_dead_front_end_is_sent_once_by_a_live_one(side,
     asking.cancel()  # the front end dies: its handler is gone, its heartbeat stops
     await side.queues[0].stop()
     await side.worker(engine)
-    second = await side.frontend()
+    second = await side.service(BRIEF)
     sent: list[tuple[ChatRef, Reply, str | None]] = []
 
     async def deliver(chat: ChatRef, reply: Reply, reply_to: str | None) -> None:
@@ -149,7 +100,7 @@ async def test_a_reply_owed_by_a_dead_front_end_is_sent_once_by_a_live_one(side,
 
 async def test_forget_deletes_what_the_queue_keeps_about_the_chat(side, store):
     await side.worker(FakeEngine())
-    service = await side.frontend()
+    service = await side.service(BRIEF)
     await service.describe_photo(ALICE, photos.jpeg())
     assert await owed(store) != []
     await service.forget(ALICE)
@@ -206,11 +157,11 @@ async def test_redis_stopped_then_started_again_means_busy_then_answers_again(st
     server = PrivateRedis(tmp_path)
     await server.start()
     redis = Redis.from_url(server.url, socket_connect_timeout=0.5, socket_timeout=2)
-    side = Side(redis, StreamNames("restart"), store)
+    side = LocalCluster(redis, StreamNames("restart"), store)
     try:
         engine = FakeEngine()
         await side.worker(engine)
-        service = await side.frontend()
+        service = await side.service(BRIEF)
         assert (await service.describe_photo(ALICE, photos.jpeg(seed=1))).kind is ReplyKind.ANSWER
         server.stop()
         down = await service.describe_photo(ALICE, photos.jpeg(seed=2))
@@ -222,7 +173,7 @@ async def test_redis_stopped_then_started_again_means_busy_then_answers_again(st
                 break
             await asyncio.sleep(0.25)
         assert back.kind is ReplyKind.ANSWER, back.text
-        assert all(not task.done() for task in side.tasks), "the worker kept running through it"
+        assert all(not task.done() for task in side.worker_tasks), "the worker kept running through it"
     finally:
         await side.close()
         await redis.aclose()

@@ -16,12 +16,11 @@ from redis.asyncio import Redis
 from inference.queue import WorkerBusy
 from inference.redis_queue import JobFailed, RedisQueue
 from inference.stream_admin import queue_report, retry_dead
-from inference.stream_worker import StreamWorker
 from inference.streams import StreamNames, decode_result
 from inference.types import GenerationOptions, GenerationRequest
-from inference.worker import InferenceWorker
 from storage import Store
 from tests.fakes import photos
+from tests.fakes.cluster import LocalCluster
 from tests.fakes.engine import FakeEngine
 
 GREEDY = GenerationOptions(num_beams=1)
@@ -45,52 +44,24 @@ def request(photo: tuple[int, str], prompt: str) -> GenerationRequest:
     return GenerationRequest(photos.gradient(), photo[1], prompt, GREEDY, photo_ref=photo[0])
 
 
-class Cluster:
-    """Front end queue plus workers over one Redis prefix, each worker with its own FakeEngine."""
-
-    def __init__(self, redis: Redis, names: StreamNames, store: Store) -> None:
-        self.redis, self.names, self.store = redis, names, store
-        self.queue = RedisQueue(redis, names, FakeEngine(), queue_size=50, fetch_results=store.ledger.results)
-        self.workers: list[tuple[StreamWorker, asyncio.Event, asyncio.Task[None]]] = []
-
-    async def start_worker(self, engine: FakeEngine, **options: int) -> StreamWorker:
-        local = InferenceWorker(engine, max_batch_size=8, batch_wait_ms=0)
-        await local.start()
-        worker = StreamWorker(
-            self.redis,
-            self.names,
-            local,
-            load_photo=self.store.ledger.photo_data,
-            prepare=lambda data: photos.gradient(),
-            save_results=self.store.ledger.save_results,
-            **options,
-        )
-        stop = asyncio.Event()
-        self.workers.append((worker, stop, asyncio.create_task(worker.run(stop))))
-        return worker
-
-    async def stop(self) -> None:
-        for worker, stop, task in self.workers:
-            stop.set()
-            await asyncio.wait_for(task, 10)
-            await worker.worker.stop()
-        await self.queue.stop()
+@pytest.fixture
+async def cluster(redis: Redis, names: StreamNames, store: Store) -> AsyncIterator[LocalCluster]:
+    cluster = LocalCluster(redis, names, store)
+    yield cluster
+    await cluster.close()
 
 
 @pytest.fixture
-async def cluster(redis: Redis, names: StreamNames, store: Store) -> AsyncIterator[Cluster]:
-    cluster = Cluster(redis, names, store)
-    await cluster.queue.start()
-    yield cluster
-    await cluster.stop()
+async def frontend(cluster: LocalCluster) -> RedisQueue:
+    return await cluster.queue()
 
 
-async def test_jobs_are_answered_in_order_and_stored_before_they_are_acknowledged(cluster, store):
+async def test_jobs_are_answered_in_order_and_stored_before_they_are_acknowledged(frontend, cluster, store):
     engine = FakeEngine()
     engine.enqueue("one", "two", "three")
-    await cluster.start_worker(engine)
+    await cluster.worker(engine)
     photo = await stored_photo(store)
-    tickets = await cluster.queue.submit_many([request(photo, p) for p in ("a", "b", "c")], order_key="chat")
+    tickets = await frontend.submit_many([request(photo, p) for p in ("a", "b", "c")], order_key="chat")
     results = await asyncio.wait_for(asyncio.gather(*(t.result() for t in tickets)), 10)
     assert [r.text for r in results] == ["one", "two", "three"]
     assert engine.prompts == ["a", "b", "c"], "one batch, in the order given"
@@ -100,26 +71,26 @@ async def test_jobs_are_answered_in_order_and_stored_before_they_are_acknowledge
     assert [g["pending"] for g in info] == [0], "every job acknowledged"
 
 
-async def test_a_follow_up_goes_to_the_worker_that_holds_the_photo(cluster, store):
+async def test_a_follow_up_goes_to_the_worker_that_holds_the_photo(frontend, cluster, store):
     first, second = FakeEngine(), FakeEngine()
-    worker_a = await cluster.start_worker(first)
+    worker_a = await cluster.worker(first)
     photo = await stored_photo(store)
-    await (await cluster.queue.submit(request(photo, "caption"))).result()
-    worker_b = await cluster.start_worker(second)
+    await (await frontend.submit(request(photo, "caption"))).result()
+    worker_b = await cluster.worker(second)
     await asyncio.sleep(0.2)  # B is reading the shared stream too now
     for n in range(4):
-        await asyncio.wait_for((await cluster.queue.submit(request(photo, f"q{n}"))).result(), 10)
+        await asyncio.wait_for((await frontend.submit(request(photo, f"q{n}"))).result(), 10)
     holder = await cluster.redis.hget(cluster.names.affinity, photo[1])
     assert holder.decode() == worker_a.worker_id != worker_b.worker_id
     assert first.prompts == ["caption", "q0", "q1", "q2", "q3"] and second.prompts == []
 
 
-async def test_a_job_that_keeps_failing_is_dead_lettered_and_its_person_told(cluster, store):
+async def test_a_job_that_keeps_failing_is_dead_lettered_and_its_person_told(frontend, cluster, store):
     engine = FakeEngine()
     engine.fail_on = {"poison"}
-    await cluster.start_worker(engine, claim_idle_ms=200, max_deliveries=2)
+    await cluster.worker(engine, claim_idle_ms=200, max_deliveries=2)
     photo = await stored_photo(store)
-    poison, fine = await cluster.queue.submit_many([request(photo, "poison"), request(photo, "fine")])
+    poison, fine = await frontend.submit_many([request(photo, "poison"), request(photo, "fine")])
     assert (await asyncio.wait_for(fine.result(), 10)).text
     with pytest.raises(JobFailed, match="dead-lettered"):
         await asyncio.wait_for(poison.result(), 15)
@@ -137,35 +108,35 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_its_person_told(clu
     assert engine.prompts.count("poison") == 4, "the retried job was answered"
 
 
-async def test_jobs_of_a_worker_that_died_are_claimed_by_another(cluster, store, redis, names):
+async def test_jobs_of_a_worker_that_died_are_claimed_by_another(frontend, cluster, store, redis, names):
     photo = await stored_photo(store)
-    tickets = await cluster.queue.submit_many([request(photo, f"r{n}") for n in range(3)])
+    tickets = await frontend.submit_many([request(photo, f"r{n}") for n in range(3)])
     # A worker that read the jobs and died before answering: they sit pending under its name.
     await redis.xgroup_create(names.jobs, names.group, id="0", mkstream=True)
     taken = await redis.xreadgroup(names.group, "dead-worker", {names.jobs: ">"}, count=10)
     assert len(taken[0][1]) == 3
     engine = FakeEngine()
-    await cluster.start_worker(engine, claim_idle_ms=300)
+    await cluster.worker(engine, claim_idle_ms=300)
     results = await asyncio.wait_for(asyncio.gather(*(t.result() for t in tickets)), 10)
     assert len(results) == 3 and sorted(engine.prompts) == ["r0", "r1", "r2"]
     pending = await redis.xpending(names.jobs, names.group)
     assert pending["pending"] == 0
 
 
-async def test_the_place_in_line_counts_people_not_requests(cluster, store):
+async def test_the_place_in_line_counts_people_not_requests(frontend, cluster, store):
     photo = await stored_photo(store)
-    await cluster.queue.submit_many([request(photo, f"a{n}") for n in range(5)], order_key="alice")
-    await cluster.queue.submit_many([request(photo, f"b{n}") for n in range(5)], order_key="bob")
-    carol = await cluster.queue.submit_many([request(photo, f"c{n}") for n in range(5)], order_key="carol")
+    await frontend.submit_many([request(photo, f"a{n}") for n in range(5)], order_key="alice")
+    await frontend.submit_many([request(photo, f"b{n}") for n in range(5)], order_key="bob")
+    carol = await frontend.submit_many([request(photo, f"c{n}") for n in range(5)], order_key="carol")
     assert {t.ahead for t in carol} == {2}, "two people ahead, not ten requests"
 
 
-async def test_forget_reaches_every_worker(cluster, store):
+async def test_forget_reaches_every_worker(frontend, cluster, store):
     engines = [FakeEngine(), FakeEngine()]
     for engine in engines:
-        await cluster.start_worker(engine)
+        await cluster.worker(engine)
     await asyncio.sleep(0.3)  # both subscribed
-    cluster.queue.forget(["photo-hash"])
+    frontend.forget(["photo-hash"])
     for _ in range(50):
         if all(e.forgotten == ["photo-hash"] for e in engines):
             break
