@@ -56,6 +56,8 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     # Statement parameters hold photo bytes and users' questions: keep them out of logs and of
     # the text of database errors, which end up in logs.
     kwargs.setdefault("hide_parameters", True)
+    if parsed.get_backend_name() != "sqlite":  # a server that restarted: replace dead pooled connections
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from bot.core import texts
 from bot.core.types import ChatRef, Reply, ReplyKind
 from storage import NotFoundError
@@ -21,8 +23,18 @@ def failure_reply(error: Exception, action: str, chat: object = None) -> Reply:
     if isinstance(error, NotFoundError):  # the photo or chat was deleted meanwhile (/forget, retention)
         return Reply(texts.PHOTO_GONE, ReplyKind.INFO)
     where = f"platform={chat.platform} chat={chat.chat_id}" if isinstance(chat, ChatRef) else ""
+    if is_outage(error):  # the database is unreachable: expected, passing, and no bug of ours
+        log.warning("%s failed %s: the store is unreachable (%s)", action, where, type(error).__name__)
+        return Reply(texts.UNAVAILABLE, ReplyKind.ERROR)
     log.error("%s failed %s", action, where, exc_info=error)
     return Reply(texts.FAILED, ReplyKind.ERROR)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be reached (as opposed to a bug or a bad request)."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, ConnectionError | TimeoutError)
 
 
 def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Reply]]:
