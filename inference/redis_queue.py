@@ -29,6 +29,7 @@ from inference.streams import (
     StreamJob,
     StreamNames,
     decode_result,
+    raise_if_cancelled,
 )
 from inference.types import GenerationRequest, GenerationResult
 
@@ -105,9 +106,7 @@ class RedisQueue:
         self._closing = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.wait(self._tasks, timeout=5)
         for ticket in list(self._tickets.values()):
             if not ticket.future.done():
                 ticket.future.set_exception(WorkerStopped("the front end is stopping"))
@@ -203,12 +202,16 @@ class RedisQueue:
             ticket.future.set_result(outcome)
 
     async def _listen(self) -> None:
-        stream, last_id, failures = self.names.results(self.frontend_id), "$", 0
+        # The stream is this front end's own (a fresh id each start): read it from its beginning,
+        # so an answer that lands before the first XREAD is not skipped as "$" would skip it.
+        stream, last_id, failures = self.names.results(self.frontend_id), "0-0", 0
         while True:
+            raise_if_cancelled()  # redis-py may swallow a cancellation in a blocking read
             try:
                 found = await self.redis.xread({stream: last_id}, block=1000, count=100)
                 failures = 0
             except RedisError as error:
+                raise_if_cancelled()
                 delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
                 if failures == 0:
                     log.warning("lost the queue (%s); reconnecting", type(error).__name__)
@@ -247,8 +250,10 @@ class RedisQueue:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
-            with contextlib.suppress(RedisError):
+            try:
                 await self._beat()
+            except RedisError:
+                raise_if_cancelled()
 
     async def _beat(self) -> None:
         await self.redis.set(self.names.frontend_alive(self.frontend_id), "1", ex=HEARTBEAT_TTL_S)

@@ -31,6 +31,7 @@ from inference.streams import (
     StreamJob,
     StreamNames,
     encode_result,
+    raise_if_cancelled,
 )
 from inference.types import GenerationRequest
 from inference.worker import InferenceWorker
@@ -94,6 +95,7 @@ class StreamWorker:
                     deliveries = await self._next(stop)
                     failures = 0
                 except RedisError as error:
+                    raise_if_cancelled()
                     if failures == 0:
                         log.warning("lost the queue (%s); reconnecting", type(error).__name__)
                     backoff = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
@@ -114,9 +116,7 @@ class StreamWorker:
         finally:
             for task in side:
                 task.cancel()
-            for task in side:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.wait(side, timeout=5)
             with contextlib.suppress(RedisError):
                 await self.redis.delete(self.names.worker_alive(self.worker_id))
 
@@ -273,8 +273,10 @@ class StreamWorker:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
-            with contextlib.suppress(RedisError):
+            try:
                 await self.redis.set(self.names.worker_alive(self.worker_id), "1", ex=HEARTBEAT_TTL_S)
+            except RedisError:
+                raise_if_cancelled()
 
     async def _follow_control(self) -> None:
         """`forget KEY...` from any front end: drop those photos' cached state here too."""
@@ -283,12 +285,14 @@ class StreamWorker:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.names.control)
                     async for message in pubsub.listen():
+                        raise_if_cancelled()
                         if message.get("type") != "message":
                             continue
                         command, *keys = _text(message["data"]).split()
                         if command == "forget" and keys:
                             self.worker.forget(keys)
             except RedisError:
+                raise_if_cancelled()
                 await asyncio.sleep(1.0)
 
 

@@ -7,6 +7,7 @@ every worker to forget a photo. Jobs carry the stored photo's id and the prompt,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -133,6 +134,17 @@ def decode_result(payload: str) -> GenerationResult | str:
 def result_worker(payload: str) -> str:
     """Which worker answered (the bench's follow-up cache hit rate counts these)."""
     return str(json.loads(payload).get("worker", ""))
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that redis-py turned into a connection error.
+
+    A cancellation that lands in a blocking read (XREAD, a pub/sub listen) can surface as a
+    `ConnectionError`; a loop that retries on `RedisError` would swallow it and never stop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _text(value: Any) -> str:

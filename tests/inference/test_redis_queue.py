@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from inference.queue import WorkerBusy
 from inference.redis_queue import JobFailed, RedisQueue
 from inference.stream_admin import queue_report, retry_dead
-from inference.streams import StreamNames, decode_result
-from inference.types import GenerationOptions, GenerationRequest
+from inference.streams import StreamNames, decode_result, encode_result
+from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from storage import Store
 from tests.fakes import photos
 from tests.fakes.cluster import LocalCluster
@@ -151,3 +151,18 @@ async def test_an_unreachable_redis_is_busy_not_a_crash(store):
     with pytest.raises(WorkerBusy):
         await queue.submit(request(photo, "anyone there?"))
     await gone.aclose()
+
+
+async def test_an_answer_that_lands_before_the_front_end_listens_is_not_missed(redis, names, store):
+    queue = RedisQueue(redis, names, FakeEngine(), queue_size=10)  # no store to fall back on
+    photo = await stored_photo(store)
+    ticket = await queue.submit(request(photo, "quick"))
+    result = GenerationResult("already here", 2)
+    await redis.xadd(
+        names.results(queue.frontend_id), {"job": ticket.job_id, "result": encode_result(result)}
+    )
+    await queue.start()
+    try:
+        assert (await asyncio.wait_for(ticket.result(), 3)).text == "already here"
+    finally:
+        await queue.stop()
