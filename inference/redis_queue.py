@@ -40,6 +40,8 @@ FetchResults = Callable[[list[str]], Awaitable[dict[str, str]]]
 #: A ticket still unanswered after this long is looked up in the store (its notice may be lost).
 STORE_CHECK_AFTER_S = 2.0
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+#: Every this many heartbeats the line is swept of the people of front ends that died.
+SWEEP_EVERY_BEATS = 10
 
 
 class JobFailed(Exception):
@@ -248,12 +250,31 @@ class RedisQueue:
                 self.answer(job_id, payload)
 
     async def _heartbeat(self) -> None:
+        beats = 0
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY_S)
             try:
                 await self._beat()
+                beats += 1
+                if beats % SWEEP_EVERY_BEATS == 0:
+                    await self.sweep_line()
             except RedisError:
                 raise_if_cancelled()
+
+    async def sweep_line(self) -> int:
+        """Take the people of front ends that died out of the line, so nobody waits behind them."""
+        members = [_text(m) for m in await self.redis.zrange(self.names.waiting, 0, -1)]
+        dead: dict[str, bool] = {}
+        gone = []
+        for member in members:
+            frontend = member.split(":", 1)[0]
+            if frontend not in dead:
+                dead[frontend] = frontend != self.frontend_id and not await self.is_alive(frontend)
+            if dead[frontend]:
+                gone.append(member)
+        if gone:
+            await self.redis.zrem(self.names.waiting, *gone)
+        return len(gone)
 
     async def _beat(self) -> None:
         await self.redis.set(self.names.frontend_alive(self.frontend_id), "1", ex=HEARTBEAT_TTL_S)

@@ -166,3 +166,16 @@ async def test_an_answer_that_lands_before_the_front_end_listens_is_not_missed(r
         assert (await asyncio.wait_for(ticket.result(), 3)).text == "already here"
     finally:
         await queue.stop()
+
+
+async def test_people_of_a_front_end_that_died_leave_the_line(frontend, cluster, store):
+    photo = await stored_photo(store)
+    other = await cluster.queue()
+    await other.submit_many([request(photo, "a")], order_key="alice")
+    await other.stop()  # a front end that died: its heartbeat is gone, its person still in line
+    await cluster.redis.zadd(cluster.names.waiting, {f"{other.frontend_id}:ghost": 0})
+    [mine] = await frontend.submit_many([request(photo, "b")], order_key="bob")
+    assert mine.ahead >= 1
+    assert await frontend.sweep_line() >= 1
+    [again] = await frontend.submit_many([request(photo, "c")], order_key="carol")
+    assert again.ahead == 1, "only bob, of this live front end, is ahead now"
