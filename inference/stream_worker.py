@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ LoadPhoto = Callable[[int], Awaitable[bytes | None]]
 SaveResults = Callable[[dict[str, str]], Awaitable[None]]
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 READ_BLOCK_MS = 500
+#: After the first jobs of a burst, how long a worker lets the rest of it arrive before its batch.
+BURST_GATHER_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,20 +134,42 @@ class StreamWorker:
         await self.redis.set(self.names.worker_alive(self.worker_id), "1", ex=HEARTBEAT_TTL_S)
 
     async def _next(self, stop: asyncio.Event) -> list[Delivery]:
-        """Up to a batch of jobs: abandoned ones first, then this worker's own, then the shared ones."""
+        """Up to a batch of jobs: abandoned ones first, then this worker's own and the shared ones.
+
+        Its own stream (follow-ups about photos it holds) and the shared one are read in one
+        blocking call, so neither waits for the other. From the shared stream a worker takes only
+        its share of a burst, so that a burst is spread over the live workers, not taken by one.
+        """
         count = self.worker.max_batch_size
         deliveries = await self._claim(count)
         if deliveries:
             return deliveries
-        streams = [self.names.worker_jobs(self.worker_id), *await self._orphaned_streams(), self.names.jobs]
-        for stream in streams[:-1]:
+        for stream in await self._orphaned_streams():
             found = await self.redis.xreadgroup(self.names.group, self.worker_id, {stream: ">"}, count=count)
             if found:
                 return _deliveries(found)
-        found = await self.redis.xreadgroup(
-            self.names.group, self.worker_id, {self.names.jobs: ">"}, count=count, block=READ_BLOCK_MS
+        streams = {self.names.worker_jobs(self.worker_id): ">", self.names.jobs: ">"}
+        found = _deliveries(
+            await self.redis.xreadgroup(
+                self.names.group, self.worker_id, streams, count=1, block=READ_BLOCK_MS
+            )
         )
-        return _deliveries(found)
+        if not found:
+            return []
+        # The first job of a burst: let the rest land, then take this worker's share of it (the
+        # share counted now, not before the wait, so a worker that just joined gets its part).
+        await asyncio.sleep(BURST_GATHER_S)
+        share = max(1, math.ceil(count / await self._live_workers()))
+        if share > len(found):
+            more = await self.redis.xreadgroup(
+                self.names.group, self.worker_id, streams, count=share - len(found)
+            )
+            found += _deliveries(more)
+        return found
+
+    async def _live_workers(self) -> int:
+        alive = [await self.redis.exists(self.names.worker_alive(w)) for w in await self._known_workers()]
+        return max(1, sum(1 for a in alive if a))
 
     async def _claim(self, count: int) -> list[Delivery]:
         """Jobs another worker took but has not acknowledged for `claim_idle_ms` (it likely died)."""

@@ -14,16 +14,21 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from redis.asyncio import Redis
 
 from inference.streams import StreamNames
 
+T = TypeVar("T")
+
 #: Loading `small` and warming up takes a few seconds a worker; `full` on a CPU takes minutes.
 READY_TIMEOUT_S = 600.0
 STOP_TIMEOUT_S = 30.0
+ALIVE_CHECK_EVERY_S = 0.5
 #: What a failed worker's error shows of its log.
 LOG_TAIL_CHARS = 2000
 #: Threading libraries read these at import: set before the child imports torch, not after.
@@ -36,7 +41,7 @@ ONE_THREAD_ENV = {
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process exited before it was ready (or did not get ready in time); says why."""
+    """A worker process exited (or did not get ready in time), so the run cannot finish; says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +114,38 @@ class WorkerCluster:
         """Wait until every worker has joined the queue; `WorkerFailed` if one exits or time runs out."""
         deadline = time.monotonic() + timeout_s
         while await self.redis.scard(self.names.workers) < self.count:
-            for index, process in enumerate(self._processes):
-                if process.returncode is not None:
-                    status = process.returncode
-                    raise WorkerFailed(
-                        f"bench worker {index} exited with status {status}:\n{self.log_tail(index)}"
-                    )
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise WorkerFailed(f"bench workers not ready after {timeout_s:.0f} s:\n{self.log_tail(0)}")
             await asyncio.sleep(0.1)
+
+    async def while_alive(self, work: Awaitable[T]) -> T:
+        """Await `work`, but fail fast (`WorkerFailed`) if a worker exits meanwhile.
+
+        A worker that dies mid-run leaves its jobs pending, and with none left to claim them the
+        crowd would wait forever.
+        """
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=ALIVE_CHECK_EVERY_S)
+                if not task.done():
+                    self.check_alive()
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def check_alive(self) -> None:
+        """`WorkerFailed`, with the end of its log, for the first worker process that has exited."""
+        for index, process in enumerate(self._processes):
+            if process.returncode is not None:
+                status = process.returncode
+                raise WorkerFailed(
+                    f"bench worker {index} exited with status {status}:\n{self.log_tail(index)}"
+                )
 
     async def stop(self) -> None:
         """SIGTERM every worker (each finishes its batch), kill any that hangs, delete the prefix's keys."""

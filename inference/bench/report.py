@@ -137,6 +137,7 @@ def summarise_scaleout(
     followups: int,
     options: GenerationOptions,
     settings: WorkerSettings,
+    configured_max_batch_size: int,
     workers: int,
     one: Run,
     many: Run,
@@ -150,12 +151,14 @@ def summarise_scaleout(
         "mode": "workers",
         "size": size,
         "device": settings.device,
+        "precision": "fp32" if settings.device == "cpu" else settings.precision,  # the CPU always runs fp32
         "params_m": round(sum(p.numel() for p in engine.model.parameters()) / 1e6, 1),
         "users": users,
         "followups": followups,
         "max_new_tokens": options.max_new_tokens,
         "num_beams": options.num_beams,
         "max_batch_size": settings.max_batch_size,
+        "configured_max_batch_size": configured_max_batch_size,
         "batch_wait_ms": settings.batch_wait_ms,
         "workers": workers,
         "answers": many.count,
@@ -175,11 +178,13 @@ def summarise_scaleout(
 
 def render_scaleout_table(r: dict[str, Any]) -> str:
     hit_rate = r["followup_cache_hit_rate"]
-    n_workers = f"{r['workers']} workers"
+    n_workers = f"{r['workers']} worker" + ("s" if r["workers"] != 1 else "")
     lines = [
         f"blipbot bench --workers {r['workers']}: size={r['size']} ({r['params_m']}M params) "
-        f"device={r['device']} users={r['users']} followups={r['followups']} "
-        f"max_new_tokens={r['max_new_tokens']} beams={r['num_beams']} max_batch_size={r['max_batch_size']}",
+        f"device={r['device']} precision={r['precision']} users={r['users']} followups={r['followups']} "
+        f"max_new_tokens={r['max_new_tokens']} beams={r['num_beams']}",
+        f"each worker: one process, one torch thread, batches of up to {r['max_batch_size']} "
+        "(from the shared stream each takes its share of a burst: max_batch_size / live workers)",
         f"{'':28}{'1 worker':>12}{n_workers:>12}",
         f"{'answers':28}{r['answers_1_worker']:>12}{r['answers']:>12}",
         f"{'wall time (s)':28}{r['wall_s_1_worker']:>12.2f}{r['wall_s_n_workers']:>12.2f}",

@@ -12,6 +12,7 @@ model in fp16: those paths were written on a machine without a GPU and have not 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sys
@@ -115,13 +116,12 @@ async def run_bench(
         return 1
     options = GenerationOptions(num_beams=beams, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
     if workers:
-        # Built on the CPU in fp32 whatever `device` says: it is saved for the workers, which load it
-        # on `device`, and this process only needs its tokenizer.
-        cpu_engine = await asyncio.to_thread(
-            build_engine, size, "cpu", "fp32", embedding_cache_mb=0, static_cache=False, compile=False
-        )
         return await run_scaleout(
-            engine=cpu_engine,
+            # On the CPU in fp32 whatever `device` says: it is saved for the workers, which load it
+            # on `device`, and this process needs only its tokenizer.
+            build_engine=functools.partial(
+                build_engine, size, "cpu", "fp32", embedding_cache_mb=0, static_cache=False, compile=False
+            ),
             size=size,
             users=users,
             followups=followups,

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -23,6 +24,8 @@ from inference.bench.crowd import Affinity, CrowdRun, StoredConversation, affini
 from inference.bench.random_model import Size
 from inference.bench.report import render_scaleout_table, summarise_scaleout
 from inference.blip2 import Blip2Engine
+from inference.loading import resolve_device
+from inference.queue import WorkerBusy
 from inference.redis_queue import RedisQueue
 from inference.types import GenerationOptions
 from storage import Store
@@ -32,7 +35,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 async def run_scaleout(
     *,
-    engine: Blip2Engine,
+    build_engine: Callable[[], Blip2Engine],
     size: Size,
     users: int,
     followups: int,
@@ -48,8 +51,9 @@ async def run_scaleout(
 ) -> int:
     """Serve the crowd with 1 worker, then `workers`; print the table (and JSON); 0 when done.
 
-    `engine` is built on the CPU: the front end's copy of the model (for prompt lengths), and what
-    is saved for the workers, which load it on `device` in `precision`.
+    `build_engine` makes the model on the CPU, once Redis is known to answer: this process's copy
+    is the front end's (for prompt lengths), and it is saved for the workers, which load it on
+    `device` in `precision`.
     """
     redis = Redis.from_url(redis_url)
     try:
@@ -58,36 +62,42 @@ async def run_scaleout(
         await redis.aclose()
         print(f"blipbot bench: cannot reach Redis at {redis_url} ({type(error).__name__})", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="blipbot-bench-") as directory:
-        settings = WorkerSettings(
-            model_dir=Path(directory) / "model",
-            redis_url=redis_url,
-            store_url=f"sqlite+aiosqlite:///{directory}/bench.sqlite3",
-            device=device,
-            precision=precision,
-            max_batch_size=max_batch_size,
-            batch_wait_ms=batch_wait_ms,
-            embedding_cache_mb=embedding_cache_mb,
-            max_new_tokens=options.max_new_tokens,
-            beams=options.num_beams,
-        )
-        await asyncio.to_thread(save_engine, engine, settings.model_dir)
-        store = await Store.open(settings.store_url)
-        try:
-            crowd = await store_crowd(store, photos(users, seed=1))
-            logs = Path(directory) / "logs"
-            one, _ = await run_crowd(redis, store, settings, 1, logs, engine, crowd, followups, options)
-            many, spread = await run_crowd(
-                redis, store, settings, workers, logs, engine, crowd, followups, options
+    try:
+        engine = await asyncio.to_thread(build_engine)
+        with tempfile.TemporaryDirectory(prefix="blipbot-bench-") as directory:
+            settings = WorkerSettings(
+                model_dir=Path(directory) / "model",
+                redis_url=redis_url,
+                store_url=f"sqlite+aiosqlite:///{directory}/bench.sqlite3",
+                device=str(resolve_device(device)),
+                precision=precision,
+                max_batch_size=max_batch_size,
+                batch_wait_ms=batch_wait_ms,
+                embedding_cache_mb=embedding_cache_mb,
+                max_new_tokens=options.max_new_tokens,
+                beams=options.num_beams,
             )
-        except WorkerFailed as error:
-            print(f"blipbot bench: {error}", file=sys.stderr)
-            return 1
-        finally:
-            await store.close()
-            await redis.aclose()
+            await asyncio.to_thread(save_engine, engine, settings.model_dir)
+            store = await Store.open(settings.store_url)
+            try:
+                crowd = await store_crowd(store, photos(users, seed=1))
+                logs = Path(directory) / "logs"
+                one, _ = await run_crowd(redis, store, settings, 1, logs, engine, crowd, followups, options)
+                many, spread = await run_crowd(
+                    redis, store, settings, workers, logs, engine, crowd, followups, options
+                )
+            finally:
+                await store.close()
+    except WorkerFailed as error:
+        print(f"blipbot bench: {error}", file=sys.stderr)
+        return 1
+    except (WorkerBusy, RedisError) as error:
+        print(f"blipbot bench: lost Redis at {redis_url} ({type(error).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
     results = summarise_scaleout(
-        engine, size, users, followups, options, settings, workers, one.run, many.run, spread
+        engine, size, users, followups, options, settings, max_batch_size, workers, one.run, many.run, spread
     )
     print(render_scaleout_table(results))
     if json_path is not None:
@@ -116,7 +126,7 @@ async def run_crowd(
         await cluster.start()
         await cluster.ready()
         await queue.start()
-        crowd_run = await serve_crowd(queue, engine, crowd, followups, options)
+        crowd_run = await cluster.while_alive(serve_crowd(queue, engine, crowd, followups, options))
     finally:
         await queue.stop()
         await cluster.stop()
