@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import texts
 from bot.core.service import ChatService
 from bot.core.types import ChatRef, Reply, ReplyKind
 
@@ -22,6 +21,7 @@ PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
 #: Settings commands and the preference each sets; the core checks the value.
 SETTING_COMMANDS = {"/detail": "detail", "/language": "ocr_language"}
+UNKNOWN_COMMAND = "I do not know that command. Type /help to see what I can do."
 #: The terminal's own help: exactly the commands `_handle_line` accepts (no voice notes here).
 CONSOLE_HELP = """I describe photos and answer questions about them.
 Type a question about the photo, for example: what colour is the door?
@@ -121,4 +121,4 @@ async def _handle_line(service: ChatService, ref: ChatRef, line: str) -> Reply:
     }
     if command in simple:
         return await simple[command](ref)
-    return Reply(texts.UNKNOWN_COMMAND, ReplyKind.INFO)
+    return Reply(UNKNOWN_COMMAND, ReplyKind.INFO)
