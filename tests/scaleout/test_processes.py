@@ -97,6 +97,12 @@ async def test_two_workers_answer_20_photos_each_once_though_one_is_killed_mid_b
         said = answers(tg, chat)
         assert len(said) == 1, f"chat {chat} got {said}"
         assert said[0] not in (texts.FAILED, texts.BUSY, texts.TIMEOUT, texts.STOPPING)
+    # Follow-ups, now that one worker is gone: answered, each once, with the photo's history.
+    for chat in chats[:5]:
+        tg.send_text(chat, "what colour is it?")
+    await wait_until(lambda: all(len(answers(tg, chat)) == 2 for chat in chats[:5]), 60, "follow-up answers")
+    await asyncio.sleep(2)
+    assert [len(answers(tg, chat)) for chat in chats[:5]] == [2] * 5
     survivor = next(worker for worker_id, worker in ids.items() if worker_id != victim)
     assert survivor.process.poll() is None
     assert frontend.terminate() == 0
