@@ -4,7 +4,19 @@ The rest of the app uses `Store` and the dataclasses it returns; models and migr
 """
 
 from storage.ledger import OwedReply, ReplyLedger
+from storage.predictions import PredictionRecord, PredictionStatus, PredictionStore
 from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
 from storage.store import Store
 
-__all__ = ["Exchange", "NotFoundError", "OwedReply", "ReplyLedger", "Store", "StoredImage", "TurnKind"]
+__all__ = [
+    "Exchange",
+    "NotFoundError",
+    "OwedReply",
+    "PredictionRecord",
+    "PredictionStatus",
+    "PredictionStore",
+    "ReplyLedger",
+    "Store",
+    "StoredImage",
+    "TurnKind",
+]

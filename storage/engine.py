@@ -11,11 +11,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS_PATH = Path(__file__).parent / "migrations"
+#: Any fixed number: the PostgreSQL advisory lock that serialises migrations ("blipbot" in ASCII).
+MIGRATION_LOCK_KEY = 0x626C6970626F74
 
 # The async driver used when a URL names only the database ("sqlite:///x.db").
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -102,10 +104,17 @@ def migrations_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply every migration not yet applied, in one transaction; a no-op when up to date."""
+    """Apply every migration not yet applied, in one transaction; a no-op when up to date.
+
+    Front ends and workers often start together on one fresh PostgreSQL database: an advisory
+    lock held for the transaction makes them migrate one after another (the later ones then find
+    nothing to do) instead of racing to create the same tables.
+    """
 
     def run(connection: Connection) -> None:
         command.upgrade(migrations_config(connection), revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(run)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -179,3 +180,30 @@ class JobResult(Base):
     job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)
+
+
+class Prediction(Base):
+    """One run of the model asked for over the HTTP API (Replicate's or eachlabs' shape).
+
+    `input` holds the inputs as given, except images: the API stores a reference, never the data.
+    """
+
+    __tablename__ = "predictions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(255))  # e.g. "blipbot/blip-2"
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # a PredictionStatus value
+    input: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    output: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    logs: Mapped[str] = mapped_column(Text, default="", server_default="")
+    predict_time_s: Mapped[float | None] = mapped_column(Float)
+    webhook: Mapped[str | None] = mapped_column(String(2048))
+    webhook_events: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    source: Mapped[str] = mapped_column(String(16))  # "replicate" or "eachlabs": the shape it came in
+    # sha256 of the API token that created it, hex: a client lists only its own predictions.
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]

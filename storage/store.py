@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.engine import create_engine, upgrade
 from storage.ledger import ReplyLedger
 from storage.models import Chat, Image, MessageImage, Turn, UserSettings, utc_now
+from storage.predictions import PredictionStore
 from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
 
 # Both dialects spell INSERT ... ON CONFLICT the same way; this picks the one to build it with.
@@ -52,6 +53,8 @@ class Store:
         self._insert = UPSERT_INSERTS[engine.dialect.name]
         #: The networked queue's answers and owed replies (unused with the in-process queue).
         self.ledger = ReplyLedger(self._sessions, self._insert)
+        #: The HTTP API's predictions (unused when no API runs).
+        self.predictions = PredictionStore(self._sessions)
 
     @classmethod
     async def open(cls, url: str) -> Store:

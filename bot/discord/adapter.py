@@ -29,7 +29,7 @@ from bot.discord.replies import MESSAGE_LIMIT_CHARS, NO_MENTIONS, log_failure
 from bot.discord.sync import sync_commands
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.app.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Telegram adapter: python-telegram-bot's `Application` on the shared event loop, over the core.
 
-`is_configured` and `build_adapter` are what the runner calls (`bot.runner.PLATFORMS`). `start`
+`is_configured` and `build_adapter` are what the runner calls (`bot.app.runner.PLATFORMS`). `start`
 drives PTB's manual lifecycle (initialize, start, then long polling or a webhook) so Telegram shares
 the loop with the other platforms; `stop` stops fetching, lets answers in flight finish (the worker is still
 running), then shuts down.
@@ -40,7 +40,7 @@ from bot.telegram.messages import is_command, is_private, mentions_bot
 from bot.telegram.replies import Responder, retrying, send_text
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.app.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.app.config import Settings
 from bot.core.preferences import Preferences
 from bot.core.service import ServiceOptions
 from inference.types import GenerationOptions

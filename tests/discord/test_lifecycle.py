@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.app.config import ConfigError, Settings
 from bot.core import texts
 from bot.core.service import ChatService
 from bot.discord import DiscordAdapter, build_adapter, is_configured

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import bot.runner
-from bot.config import Settings
+import bot.app.runner
+from bot.app.config import Settings
+from bot.app.runner import run_bots
 from bot.discord.commands import DESCRIBE_MENU
-from bot.runner import run_bots
 from inference.types import Engine
 from tests.discord.driver import Driver
 from tests.fakes.discord_api import FakeDiscord
@@ -25,13 +25,13 @@ from tests.fakes.engine import RecordingEngine
 def loaded(monkeypatch: pytest.MonkeyPatch) -> list[RecordingEngine]:
     """The engines `blipbot run` loads (the real tiny model), each behind a recorder."""
     engines: list[RecordingEngine] = []
-    load = bot.runner.load_configured_engine
+    load = bot.app.runner.load_configured_engine
 
     async def load_recorded(settings: Settings) -> Engine:
         engines.append(RecordingEngine(await load(settings)))
         return engines[-1]
 
-    monkeypatch.setattr(bot.runner, "load_configured_engine", load_recorded)
+    monkeypatch.setattr(bot.app.runner, "load_configured_engine", load_recorded)
     return engines
 
 

@@ -1,6 +1,6 @@
 """Real `blipbot run` and `blipbot worker` processes for the scale-out tests, and how to watch them.
 
-Each process is the installed command line (`python -m bot.cli`), configured only through the
+Each process is the installed command line (`python -m bot.app.cli`), configured only through the
 environment, in an empty working folder (so the repository's config.yaml is not read), with one
 torch thread so that two workers share this machine's cores fairly.
 """
@@ -64,7 +64,7 @@ class Deployment:
         log_path = self.workdir / f"{log_name}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", command],
+            [sys.executable, "-m", "bot.app.cli", command],
             cwd=self.workdir,
             env=self.env(**env),
             stdout=log,
@@ -92,9 +92,12 @@ class BlipbotProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def worker_id(self, timeout: float = 60.0) -> str:
+    async def worker_id(self, timeout: float = 180.0) -> str:
         """The id a `blipbot worker` logs once its model is loaded and it reads jobs."""
-        found = await wait_until(lambda: WORKER_ID.search(self.log), timeout, f"a worker id in\n{self.log}")
+        try:
+            found = await wait_until(lambda: WORKER_ID.search(self.log), timeout, "a worker id")
+        except TimeoutError:
+            raise TimeoutError(f"no worker id in {timeout:.0f} s; its log:\n{self.log}") from None
         return found.group(1)
 
     def kill(self) -> None:

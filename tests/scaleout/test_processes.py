@@ -72,7 +72,7 @@ async def test_two_workers_answer_20_photos_each_once_though_one_is_killed_mid_b
     ids = {await worker.worker_id(): worker for worker in workers}
     frontend = deployment.frontend(tg)
     processes.append(frontend)
-    await tg.wait_for("setMyCommands", timeout=60)
+    await tg.wait_for("setMyCommands", timeout=180)
 
     chats = [FIRST_CHAT + n for n in range(20)]
     for n, chat in enumerate(chats):
@@ -114,7 +114,7 @@ async def test_answers_owed_by_a_killed_front_end_are_sent_once_after_it_restart
 ) -> None:
     frontend = deployment.frontend(tg, "frontend-first")
     processes.append(frontend)
-    await tg.wait_for("setMyCommands", timeout=60)
+    await tg.wait_for("setMyCommands", timeout=180)
     chats = [FIRST_CHAT + n for n in range(4)]
     sent = [tg.send_photo(chat, photos.jpeg(seed=n)) for n, chat in enumerate(chats)]
     # No worker runs yet: the jobs wait. Once every reply is owed, and a later update was
@@ -152,7 +152,7 @@ async def test_sigterm_lets_a_worker_finish_and_acknowledge_its_batch(
     worker_id = await worker.worker_id()
     frontend = deployment.frontend(tg)
     processes.append(frontend)
-    await tg.wait_for("setMyCommands", timeout=60)
+    await tg.wait_for("setMyCommands", timeout=180)
     chats = [FIRST_CHAT + n for n in range(6)]
     for n, chat in enumerate(chats):
         tg.send_photo(chat, photos.jpeg(seed=n))

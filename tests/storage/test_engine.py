@@ -58,3 +58,17 @@ async def test_migrations_downgrade_and_upgrade_again(store_url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+async def test_processes_starting_together_on_a_fresh_postgresql_migrate_one_after_another(postgresql_url):
+    import asyncio
+
+    from storage import Store
+
+    stores = await asyncio.gather(*(Store.open(postgresql_url) for _ in range(4)))
+    try:
+        chats = {await store.chat_id("test", "same") for store in stores}
+        assert len(chats) == 1, "one schema, one chat, whoever migrated it"
+    finally:
+        for store in stores:
+            await store.close()

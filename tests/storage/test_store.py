@@ -271,7 +271,7 @@ async def test_opening_twice_keeps_data(store_url: str) -> None:
         assert await second.chat_id("telegram", "1") == chat
         async with second.engine.connect() as connection:
             versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert [row[0] for row in versions] == ["0002"]
+        assert [row[0] for row in versions] == ["0003"]
     finally:
         await second.close()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.runner import running_service
+from bot.app.runner import running_service
 from bot.telegram import TelegramAdapter, build_adapter
 from inference.types import Engine
 from tests.fakes.engine import RecordingEngine

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
+from bot.app.config import Settings
 from bot.core.service import ChatService
 from bot.telegram import TelegramAdapter
 from tests.fakes.engine import RecordingEngine

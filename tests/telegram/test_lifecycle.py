@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.app.config import ConfigError, Settings
 from bot.core import texts
 from bot.telegram import build_adapter, is_configured
 from tests.fakes import photos

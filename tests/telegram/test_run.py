@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import runner
-from bot.config import Settings
+from bot.app import runner
+from bot.app.config import Settings
+from bot.app.runner import run_bots
 from bot.core import texts
-from bot.runner import run_bots
 from inference.types import Engine
 from tests.fakes import photos
 from tests.fakes.engine import RecordingEngine

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import discord, telegram
-from bot.config import Settings
+from bot.app.config import Settings
 from bot.core import ChatRef, ChatService, ConfigError, Reply, ServiceOptions, StartupError
 from bot.core.errors import short_reason
 from bot.core.images import prepare_image

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from bot.config import Settings
-from bot.runner import PLATFORMS, configured_platforms, running_service
+from bot.app.config import Settings
+from bot.app.runner import PLATFORMS, configured_platforms, running_service
 from storage import Store
 from tests.fakes import photos
 from tests.fakes.engine import FakeEngine

@@ -14,7 +14,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.app.config import ConfigError, Settings, load_settings
 
 log = logging.getLogger("blipbot")
 
@@ -153,11 +153,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             redis_url=args.redis_url,
         )
     if args.command == "run":
-        from bot.runner import run_bots
+        from bot.app.runner import run_bots
 
         return await run_bots(settings)
     if args.command == "worker":
-        from bot.runner import run_worker
+        from bot.app.runner import run_worker
 
         return await run_worker(settings)
     if args.command == "queue":
@@ -193,8 +193,8 @@ async def _queue(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
     from bot import console
+    from bot.app.runner import running_service
     from bot.core.images import ImageError, prepare_image
-    from bot.runner import running_service
 
     # The photo is checked before the model loads: a bad file should not cost a model download.
     try:

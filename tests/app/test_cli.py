@@ -10,18 +10,18 @@ import pytest
 import redis
 import yaml
 
-from bot.config import Settings, load_settings
+from bot.app.config import Settings, load_settings
 from tests.fakes import photos
 from tests.fakes.services import REDIS_URL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def blipbot(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BLIPBOT_")}
     environment.update(PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.app.cli", *args],
         cwd=cwd, env=environment, input=stdin, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
