@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -19,8 +20,8 @@ from PIL import Image
 from inference.blip2 import Blip2Engine
 from inference.generation import pixel_dtype
 from inference.prompts import caption_prompt, clean_answer, question_prompt
+from inference.queue import InferenceQueue
 from inference.types import GenerationOptions, GenerationRequest
-from inference.worker import InferenceWorker
 
 #: Telegram's largest photo size, the one the bot downloads (Discord sends originals, often larger).
 PHOTO_SIZE = (1280, 960)
@@ -131,22 +132,34 @@ def serve_naively(
 
 
 async def serve_with_worker(
-    worker: InferenceWorker,
+    queue: InferenceQueue,
     engine: Blip2Engine,
     conversations: list[Conversation],
     followups: int,
     options: GenerationOptions,
+    *,
+    photo_refs: Mapping[int, int] | None = None,
+    jobs: dict[int, list[str]] | None = None,
 ) -> Run:
-    """Every user at once; each sends the next question when the previous answer has arrived."""
+    """Every user at once; each sends the next question when the previous answer has arrived.
+
+    `queue` is the in-process worker or the networked queue (whose jobs need each user's stored
+    photo id, `photo_refs`); `jobs`, when given, collects each user's job ids in order.
+    """
     run = Run(answers={c.user: [] for c in conversations})
 
     async def converse(conversation: Conversation) -> None:
         history: list[SimulatedExchange] = []
+        photo_ref = photo_refs.get(conversation.user) if photo_refs is not None else None
         for turn in range(followups + 1):
             prompt = conversation.prompt(turn, history, engine)
-            request = GenerationRequest(conversation.photo, conversation.key, prompt, options)
+            request = GenerationRequest(
+                conversation.photo, conversation.key, prompt, options, photo_ref=photo_ref
+            )
             asked = time.perf_counter()
-            ticket = await worker.submit(request, order_key=conversation.user)
+            ticket = await queue.submit(request, order_key=conversation.user)
+            if jobs is not None:
+                jobs.setdefault(conversation.user, []).append(ticket.job_id)
             result = await ticket.result()
             elapsed = time.perf_counter() - asked
             run.latencies_s.append(elapsed)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from inference.bench.conversations import Conversation, Run, SimulatedExchange
+from inference.bench.conversations import Conversation, Run, serve_with_worker
 from inference.blip2 import Blip2Engine
 from inference.redis_queue import RedisQueue
 from inference.streams import result_worker
-from inference.types import GenerationOptions, GenerationRequest
+from inference.types import GenerationOptions
 from storage import Store
 
 #: Telegram recompresses photos to JPEG of about this quality.
@@ -75,32 +74,17 @@ async def serve_crowd(
     followups: int,
     options: GenerationOptions,
 ) -> CrowdRun:
-    """Every person at once; each sends the next question when the previous answer has arrived."""
-    run = Run(answers={item.conversation.user: [] for item in crowd})
+    """Every person at once through the networked queue, their job ids kept for the hit rate."""
     jobs: dict[int, list[str]] = {item.conversation.user: [] for item in crowd}
-
-    async def converse(item: StoredConversation) -> None:
-        conversation = item.conversation
-        history: list[SimulatedExchange] = []
-        for turn in range(followups + 1):
-            prompt = conversation.prompt(turn, history, engine)
-            request = GenerationRequest(
-                conversation.photo, conversation.key, prompt, options, photo_ref=item.photo_ref
-            )
-            asked = time.perf_counter()
-            ticket = await queue.submit(request, order_key=conversation.user)
-            jobs[conversation.user].append(ticket.job_id)
-            result = await ticket.result()
-            elapsed = time.perf_counter() - asked
-            run.latencies_s.append(elapsed)
-            if turn:
-                run.followup_latencies_s.append(elapsed)
-            run.answers[conversation.user].append(result.text)
-            conversation.record(turn, history, result.text)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(converse(item) for item in crowd))
-    run.wall_s = time.perf_counter() - started
+    run = await serve_with_worker(
+        queue,
+        engine,
+        [item.conversation for item in crowd],
+        followups,
+        options,
+        photo_refs={item.conversation.user: item.photo_ref for item in crowd},
+        jobs=jobs,
+    )
     return CrowdRun(run, jobs)
 
 
