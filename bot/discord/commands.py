@@ -31,7 +31,7 @@ from bot.discord.replies import (
     message_sources,
     without_secrets,
 )
-from bot.discord.settings import SettingsCommands
+from bot.discord.settings import DiscordSettingsCommands
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class DiscordCommands:
             text = HELP + ("\n" + HELP_MENTIONS if self.mentions else "")
             await self._run(interaction, lambda replies: replies.private(text))
 
-        SettingsCommands(self.service, self._run, self.chat).register(tree)
+        DiscordSettingsCommands(self.service, self._run, self.chat).register(tree)
 
     # -- the commands -----------------------------------------------------------------
 

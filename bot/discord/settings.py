@@ -23,7 +23,7 @@ Handler = Callable[[InteractionReplies], Awaitable[None]]
 Run = Callable[[discord.Interaction, Handler], Awaitable[None]]
 
 
-class SettingsCommands:
+class DiscordSettingsCommands:
     """The settings commands, bound to one service; `run` is the adapter's guard for every command."""
 
     def __init__(
