@@ -25,9 +25,11 @@ from inference.queue import ModelFacts, WorkerBusy, WorkerStopped
 from inference.streams import (
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
+    RECONNECT_BACKOFF_S,
     STREAM_MAXLEN,
     StreamJob,
     StreamNames,
+    as_text,
     decode_result,
     raise_if_cancelled,
 )
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 FetchResults = Callable[[list[str]], Awaitable[dict[str, str]]]
 #: A ticket still unanswered after this long is looked up in the store (its notice may be lost).
 STORE_CHECK_AFTER_S = 2.0
-RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 #: Every this many heartbeats the line is swept of the people of front ends that died.
 SWEEP_EVERY_BEATS = 10
 
@@ -223,7 +224,7 @@ class RedisQueue:
             for _stream, entries in found or []:
                 for entry_id, fields in entries:
                     last_id = entry_id
-                    text = {_text(k): _text(v) for k, v in fields.items()}
+                    text = {as_text(k): as_text(v) for k, v in fields.items()}
                     if "job" in text and "result" in text:
                         self.answer(text["job"], text["result"])
 
@@ -263,7 +264,7 @@ class RedisQueue:
 
     async def sweep_line(self) -> int:
         """Take the people of front ends that died out of the line, so nobody waits behind them."""
-        members = [_text(m) for m in await self.redis.zrange(self.names.waiting, 0, -1)]
+        members = [as_text(m) for m in await self.redis.zrange(self.names.waiting, 0, -1)]
         dead: dict[str, bool] = {}
         gone = []
         for member in members:
@@ -298,22 +299,18 @@ class RedisQueue:
         alive: dict[str, bool] = {}
         streams = []
         for holder in holders:
-            worker = _text(holder) if holder is not None else None
+            worker = as_text(holder) if holder is not None else None
             if worker is not None and worker not in alive:
                 alive[worker] = bool(await self.redis.exists(self.names.worker_alive(worker)))
             streams.append(self.names.worker_jobs(worker) if worker and alive[worker] else self.names.jobs)
         return streams
 
     async def _known_workers(self) -> list[str]:
-        return sorted(_text(w) for w in await self.redis.smembers(self.names.workers))
+        return sorted(as_text(w) for w in await self.redis.smembers(self.names.workers))
 
     async def _broadcast_forget(self, image_keys: list[str]) -> None:
         await self.redis.hdel(self.names.affinity, *image_keys)
         await self.redis.publish(self.names.control, "forget " + " ".join(image_keys))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from inference.streams import STREAM_MAXLEN, StreamNames
+from inference.streams import STREAM_MAXLEN, StreamNames, as_text
 
 
 async def queue_report(redis: Redis, names: StreamNames) -> str:
     """One line per stream (length, waiting, pending per worker with idle time), then the dead letters."""
-    workers = sorted(_text(w) for w in await redis.smembers(names.workers))
+    workers = sorted(as_text(w) for w in await redis.smembers(names.workers))
     lines = []
     for stream in [names.jobs, *[names.worker_jobs(w) for w in workers]]:
         if not await redis.exists(stream):
@@ -38,8 +38,8 @@ async def queue_report(redis: Redis, names: StreamNames) -> str:
     dead = await redis.xrange(names.dead, count=20)
     lines.append(f"{names.dead}: {await redis.xlen(names.dead)} dead letters")
     for entry_id, fields in dead:
-        text = {_text(k): _text(v) for k, v in fields.items()}
-        lines.append(f"  {_text(entry_id)} job {text.get('job', '?')} photo {text.get('photo', '?')}")
+        text = {as_text(k): as_text(v) for k, v in fields.items()}
+        lines.append(f"  {as_text(entry_id)} job {text.get('job', '?')} photo {text.get('photo', '?')}")
     if not lines[:-1] and not dead:
         lines.insert(0, "no jobs have been queued yet")
     return "\n".join(lines)
@@ -49,7 +49,7 @@ async def retry_dead(redis: Redis, names: StreamNames) -> int:
     """Put every dead letter back on the shared stream; returns how many went back."""
     moved = 0
     for entry_id, fields in await redis.xrange(names.dead):
-        job = {_text(k): _text(v) for k, v in fields.items() if _text(k) != "from"}
+        job = {as_text(k): as_text(v) for k, v in fields.items() if as_text(k) != "from"}
         async with redis.pipeline(transaction=True) as pipe:
             pipe.xadd(names.jobs, job, maxlen=STREAM_MAXLEN, approximate=True)
             pipe.xdel(names.dead, entry_id)
@@ -65,12 +65,8 @@ async def _pending_by_worker(redis: Redis, stream: str, group: str) -> list[dict
         return []
     by_worker: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        worker = _text(entry["consumer"])
+        worker = as_text(entry["consumer"])
         holder = by_worker.setdefault(worker, {"worker": worker, "count": 0, "idle_ms": 0})
         holder["count"] += 1
         holder["idle_ms"] = max(holder["idle_ms"], int(entry["time_since_delivered"]))
     return list(by_worker.values())
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -28,9 +28,11 @@ from inference.streams import (
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
     PHOTO_GONE,
+    RECONNECT_BACKOFF_S,
     STREAM_MAXLEN,
     StreamJob,
     StreamNames,
+    as_text,
     encode_result,
     raise_if_cancelled,
 )
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 
 LoadPhoto = Callable[[int], Awaitable[bytes | None]]
 SaveResults = Callable[[dict[str, str]], Awaitable[None]]
-RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 READ_BLOCK_MS = 500
 #: After the first jobs of a burst, how long a worker lets the rest of it arrive before its batch.
 BURST_GATHER_S = 0.02
@@ -183,7 +184,7 @@ class StreamWorker:
                 continue
             if claimed:
                 return [
-                    Delivery(stream, _text(entry_id), fields, await self._times_delivered(stream, entry_id))
+                    Delivery(stream, as_text(entry_id), fields, await self._times_delivered(stream, entry_id))
                     for entry_id, fields in claimed
                 ]
         return []
@@ -203,7 +204,7 @@ class StreamWorker:
         return orphaned
 
     async def _known_workers(self) -> list[str]:
-        return sorted(_text(w) for w in await self.redis.smembers(self.names.workers))
+        return sorted(as_text(w) for w in await self.redis.smembers(self.names.workers))
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -313,7 +314,7 @@ class StreamWorker:
                         raise_if_cancelled()
                         if message.get("type") != "message":
                             continue
-                        command, *keys = _text(message["data"]).split()
+                        command, *keys = as_text(message["data"]).split()
                         if command == "forget" and keys:
                             self.worker.forget(keys)
             except RedisError:
@@ -323,7 +324,7 @@ class StreamWorker:
 
 def _deliveries(found: Any) -> list[Delivery]:
     return [
-        Delivery(_text(stream), _text(entry_id), fields)
+        Delivery(as_text(stream), as_text(entry_id), fields)
         for stream, entries in found or []
         for entry_id, fields in entries
         if fields  # an entry trimmed away while pending comes back empty
@@ -333,7 +334,3 @@ def _deliveries(found: Any) -> list[Delivery]:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -19,6 +19,8 @@ STREAM_MAXLEN = 100_000
 #: A worker or front end whose heartbeat key is older than this is taken for dead.
 HEARTBEAT_TTL_S = 10
 HEARTBEAT_EVERY_S = 3.0
+#: Waits between attempts to reach Redis again, the last one repeated.
+RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class StreamJob:
     @classmethod
     def parse(cls, fields: dict[Any, Any]) -> StreamJob:
         """Read a job back from a stream entry; raises ValueError (or KeyError) for a malformed one."""
-        text = {_text(k): _text(v) for k, v in fields.items()}
+        text = {as_text(k): as_text(v) for k, v in fields.items()}
         return cls(
             job_id=text["job"],
             frontend=text["frontend"],
@@ -147,5 +149,6 @@ def raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis reply value as text (the client answers bytes unless told to decode)."""
     return value.decode() if isinstance(value, bytes) else str(value)
