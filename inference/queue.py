@@ -95,3 +95,7 @@ class InferenceQueue(Protocol):
     def forget(self, image_keys: list[str]) -> None:
         """Drop what the model keeps in memory about these photos (a person's /forget)."""
         ...
+
+    async def backlog(self) -> int:
+        """Requests waiting or being answered now (for health checks and metrics)."""
+        ...

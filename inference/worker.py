@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -146,6 +146,8 @@ class InferenceWorker:
             else None
         )
         self._closing = False
+        #: How many batches of each size ran (for the HTTP API's metrics).
+        self.batch_sizes: Counter[int] = Counter()
 
     @property
     def running(self) -> bool:
@@ -273,8 +275,13 @@ class InferenceWorker:
         for job in [job for job in self._pending if job.future.done()]:
             self._pending.remove(job)
 
+    async def backlog(self) -> int:
+        """Requests waiting or running now."""
+        return len(self._pending) + len(self._running)
+
     async def _execute(self, batch: list[Job]) -> None:
         self._running = batch
+        self.batch_sizes[len(batch)] += 1
         started = time.perf_counter()
         for job in batch:
             job.started_at = started

@@ -3,6 +3,7 @@
 The rest of the app uses `Store` and the dataclasses it returns; models and migrations stay inside.
 """
 
+from storage.files import FileRecord, FileStore
 from storage.ledger import OwedReply, ReplyLedger
 from storage.predictions import PredictionRecord, PredictionStatus, PredictionStore
 from storage.records import Exchange, NotFoundError, StoredImage, TurnKind
@@ -10,6 +11,8 @@ from storage.store import Store
 
 __all__ = [
     "Exchange",
+    "FileRecord",
+    "FileStore",
     "NotFoundError",
     "OwedReply",
     "PredictionRecord",

@@ -207,3 +207,23 @@ class Prediction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+
+
+class FileUpload(Base):
+    """A file sent to the HTTP API's files endpoint (`POST /v1/files`), to be named by URL in an input.
+
+    Kept like a chat's photos: for `storage.retention_days`, then purged.
+    """
+
+    __tablename__ = "uploaded_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))  # of data, hex
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # `metadata` is taken by SQLAlchemy's declarative base, hence the column name below.
+    details: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, server_default="{}")
+    token_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the uploading token, hex
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=func.now(), index=True)

@@ -112,6 +112,7 @@ class PredictionStore:
         error: str | None = None,
         predict_time_s: float | None,
         now: datetime,
+        logs: str | None = None,
     ) -> bool:
         """Record the model's answer: failed when `error` is given, else succeeded.
 
@@ -119,9 +120,11 @@ class PredictionStore:
         returns whether this one did. One finished straight from starting gets `now` as its start.
         """
         status = PredictionStatus.FAILED if error is not None else PredictionStatus.SUCCEEDED
+        extra = {} if logs is None else {"logs": logs}
         return await self._move(
             prediction_id,
             UNFINISHED,
+            **extra,
             status=status.value,
             output=output,
             error=error,

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.engine import create_engine, upgrade
+from storage.files import FileStore
 from storage.ledger import ReplyLedger
 from storage.models import Chat, Image, MessageImage, Turn, UserSettings, utc_now
 from storage.predictions import PredictionStore
@@ -55,6 +56,8 @@ class Store:
         self.ledger = ReplyLedger(self._sessions, self._insert)
         #: The HTTP API's predictions (unused when no API runs).
         self.predictions = PredictionStore(self._sessions)
+        #: Files uploaded to the HTTP API (unused when no API runs).
+        self.files = FileStore(self._sessions)
 
     @classmethod
     async def open(cls, url: str) -> Store:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("run", parents=[common], help="start every chat platform that has a token configured")
+    sub.add_parser(
+        "serve", parents=[common], help="start the HTTP predictions API (Replicate's and eachlabs' format)"
+    )
 
     describe = sub.add_parser("describe", parents=[common], help="describe one photo and exit")
     describe.add_argument("image", type=Path)
@@ -156,6 +159,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.app.runner import run_bots
 
         return await run_bots(settings)
+    if args.command == "serve":
+        from bot.app.runner import run_api
+
+        return await run_api(settings)
     if args.command == "worker":
         from bot.app.runner import run_worker
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from bot.api.config import ApiConfig
 from bot.core.errors import ConfigError
 from bot.discord.config import DiscordConfig
 from bot.telegram.config import TelegramConfig
@@ -140,6 +141,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     accessibility: AccessibilityConfig = Field(default_factory=AccessibilityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

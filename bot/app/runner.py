@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -38,6 +38,9 @@ from inference.streams import StreamNames
 from inference.types import Engine, GenerationOptions
 from inference.worker import InferenceWorker
 from storage import Store
+
+if TYPE_CHECKING:
+    from bot.api.server import ApiServer
 
 log = logging.getLogger(__name__)
 
@@ -217,17 +220,56 @@ def build_adapters(settings: Settings, service: ChatService) -> list[Adapter]:
     return [adapter for adapter in adapters if adapter is not None]
 
 
-async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
-    if not configured_platforms(settings):
-        print(
-            "blipbot: no chat platform is configured. Set telegram.token (BLIPBOT_TELEGRAM__TOKEN) "
-            "or discord.token (BLIPBOT_DISCORD__TOKEN); see the README.",
-            file=sys.stderr,
-        )
-        return 2
+def api_server(settings: Settings, service: ChatService) -> ApiServer:
+    """The HTTP API over the running service (`blipbot serve`, or `blipbot run` with api.enabled)."""
+    from bot.api.server import ApiServer  # FastAPI and uvicorn load only when the API runs
+
+    return ApiServer(
+        settings.api,
+        service,
+        model=settings.inference.model,
+        max_image_bytes=settings.limits.max_image_bytes,
+        stop_timeout_s=settings.inference.request_timeout_s,
+    )
+
+
+async def run_api(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
+    """`blipbot serve`: the HTTP API alone, until SIGINT or SIGTERM."""
+    from bot.api.server import check_api_config
+
+    check_api_config(settings.api)  # before the model loads
     stop_event = stop_event or asyncio.Event()
     _stop_on_signals(stop_event)
     async with running_service(settings) as service:
+        server = api_server(settings, service)
+        await server.start()
+        try:
+            await stop_event.wait()
+            log.info("stopping")
+        finally:
+            await server.stop()
+    return 0
+
+
+async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
+    if not configured_platforms(settings) and not settings.api.enabled:
+        print(
+            "blipbot: no chat platform is configured. Set telegram.token (BLIPBOT_TELEGRAM__TOKEN) "
+            "or discord.token (BLIPBOT_DISCORD__TOKEN), or api.enabled; see the README.",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.api.enabled:
+        from bot.api.server import check_api_config
+
+        check_api_config(settings.api)
+    stop_event = stop_event or asyncio.Event()
+    _stop_on_signals(stop_event)
+    async with running_service(settings) as service, contextlib.AsyncExitStack() as api_stack:
+        if settings.api.enabled:
+            server = api_server(settings, service)
+            await server.start()
+            api_stack.push_async_callback(server.stop)
         adapters = build_adapters(settings, service)
         started: list[Adapter] = []
         try:

@@ -107,7 +107,7 @@ class DescribeFlow:
         if isinstance(photo, Reply):
             return photo
         prefs = await self.settings.preferences(chat)
-        [reply] = await carry_out(self.ctx, chat, [self._describe(photo, "full", prefs)], on_queued)
+        [reply] = await carry_out(self.ctx, chat, [self.describe_plan(photo, "full", prefs)], on_queued)
         return await with_voice(self.ctx.speaker, reply, prefs.voice)
 
     @replies_on_failure
@@ -151,9 +151,9 @@ class DescribeFlow:
             return ModelPlan(photo.stored.id, [], lambda _: reading, beside=reading)
         if question:
             return await self.answering.plan(photo, question)
-        return self._describe(photo, detail, prefs)
+        return self.describe_plan(photo, detail, prefs)
 
-    def _describe(self, photo: ChatPhoto, detail: Detail, prefs: Preferences) -> ModelPlan:
+    def describe_plan(self, photo: ChatPhoto, detail: Detail, prefs: Preferences) -> ModelPlan:
         """Brief: the caption. Normal: caption plus the detail questions, one batch. Full: plus OCR."""
         prompts = {"caption": caption_prompt(self.ctx.options.caption_prefix)}
         if detail != "brief" and self.ctx.queue.model.can_answer_questions:  # else caption + OCR

@@ -47,13 +47,16 @@ class PrivacyFlow:
         return Reply(texts.PRIVACY.format(days=self.ctx.options.retention_days), ReplyKind.INFO)
 
     async def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete photos and turns older than the retention period; returns rows deleted."""
+        """Delete photos, turns, predictions and files past the retention period; returns rows deleted."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.ctx.options.retention_days)
         expired = await self.ctx.store.hashes_older_than(cutoff)
         deleted = await self.ctx.store.purge_older_than(cutoff)
         self.ctx.queue.forget(expired)  # their cached features go too, on every worker
         if self.ctx.ledger is not None:
             deleted += await self.ctx.ledger.purge_older_than(cutoff)
+        # The HTTP API's predictions and uploaded files are kept no longer than the chats' photos.
+        deleted += await self.ctx.store.predictions.purge_older_than(cutoff)
+        deleted += await self.ctx.store.files.purge_older_than(cutoff)
         if deleted:
             log.info("retention: deleted %d old rows", deleted)
         return deleted

@@ -18,6 +18,7 @@ from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
 from bot.core.late_replies import IsAlive, LateReplyFlow
 from bot.core.options import ServiceOptions
+from bot.core.predicting import PredictionFlow
 from bot.core.privacy import PrivacyFlow
 from bot.core.ratelimit import RateLimiter
 from bot.core.reading import ReadFlow
@@ -62,6 +63,8 @@ class ChatService:
         self.answering = AnswerFlow(self.ctx, self.settings, self.reading)
         self.describing = DescribeFlow(self.ctx, self.settings, self.reading, self.answering)
         self.privacy_flow = PrivacyFlow(self.ctx)
+        #: One-shot predictions for the HTTP API (the hosted BLIP-2's inputs, one string out).
+        self.predicting = PredictionFlow(self.ctx, self.describing, self.reading)
         #: Sends the replies a dead front end owed (networked queue only).
         self.late_replies = (
             LateReplyFlow(self.ctx, ledger, self.settings, self.describing, self.answering, is_alive=is_alive)
