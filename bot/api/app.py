@@ -11,9 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import httpx
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from bot.api import catalog, eachlabs, files, operations, predictions
 from bot.api.config import ApiConfig
@@ -40,6 +41,10 @@ def build_api(
         version="1",
         summary="Describe photos and answer questions about them: Replicate's and eachlabs' BLIP-2 API.",
         responses={
+            400: {
+                "model": ErrorOut,
+                "description": "The body could not be read.",
+            },
             401: {"model": ErrorOut, "description": "No API token, or one that is not valid."},
             422: {"model": ErrorOut, "description": "The request body or a parameter is not valid."},
         },
@@ -51,7 +56,7 @@ def build_api(
     jobs = PredictionJobs(
         service,
         images,
-        WebhookSender(http, secret),
+        WebhookSender(http, secret, allow_private=config.fetch_private_urls),
         metrics,
         model_name=config.model_name,
         version_id=version_id,

@@ -27,8 +27,8 @@ class ApiConfig(BaseModel):
     webhook_secret: SecretStr | None = None
     #: How long fetching an image URL may take, in seconds.
     fetch_timeout_s: float = Field(default=20.0, gt=0)
-    #: Let inputs name URLs on loopback and private networks. Off: a caller cannot make the
-    #: server fetch from inside its own network.
+    #: Let image URLs and webhooks point at loopback and private networks. Off: a caller cannot
+    #: make the server call into its own network.
     fetch_private_urls: bool = False
 
     @field_validator("public_url")

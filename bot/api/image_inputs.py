@@ -8,17 +8,15 @@ unless `api.fetch_private_urls` is on, never from loopback or private addresses.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import ipaddress
 import re
-import socket
 import uuid
 from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
 
+from bot.api.addresses import UnknownHost, points_inside
 from bot.api.config import ApiConfig
 from storage import FileStore
 
@@ -86,7 +84,14 @@ class ImageInputs:
                 raise ImageInputError("The uploaded file named in image does not exist, or has been deleted.")
             return data
         if not self.config.fetch_private_urls:
-            await self._refuse_private(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            try:
+                inside = await points_inside(image)
+            except UnknownHost:
+                raise ImageInputError("The image URL's host name could not be found.") from None
+            if inside:
+                raise ImageInputError(
+                    "The image URL points into a private network, which this server does not fetch from."
+                )
         return await self._download(image)
 
     async def _download(self, url: str) -> bytes:
@@ -115,18 +120,6 @@ class ImageInputs:
 
     def _too_large(self) -> str:
         return f"The image at the URL is larger than {self.max_bytes // (1024 * 1024)} MB."
-
-    async def _refuse_private(self, host: str, port: int) -> None:
-        try:
-            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise ImageInputError("The image URL's host name could not be found.") from None
-        for *_, address in found:
-            ip = ipaddress.ip_address(address[0])
-            if not ip.is_global:
-                raise ImageInputError(
-                    "The image URL points into a private network, which this server does not fetch from."
-                )
 
 
 def decode_data_uri(uri: str) -> bytes:

@@ -8,9 +8,10 @@ accepted, as pydantic's lax mode reads them, because eachlabs' clients send them
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from bot.core.predicting import DEFAULT_QUESTION
 
@@ -51,13 +52,31 @@ class ModelInput(BaseModel):
     )
 
 
+def _web_url(value: str | None) -> str | None:
+    """An http(s) URL httpx can send to: printable ASCII, with a host."""
+    if value is None:
+        return None
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise ValueError("must be an http or https URL in printable ASCII (percent-encode the rest)")
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError):
+        raise ValueError("must be an http or https URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http or https URL")
+    return value
+
+
+WebUrl = Annotated[str | None, Field(default=None, max_length=2048), AfterValidator(_web_url)]
+
+
 class PredictionRequest(BaseModel):
     """POST /v1/models/{owner}/{name}/predictions: the input, and an optional webhook."""
 
     model_config = ConfigDict(extra="forbid")
 
     input: ModelInput
-    webhook: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+    webhook: WebUrl = None
     webhook_events_filter: list[WebhookEvent] | None = Field(default=None, max_length=4)
     stream: bool | None = None  # accepted for the client's sake; outputs are one short string
 
@@ -181,7 +200,7 @@ class EachlabsCreate(BaseModel):
     model: str = Field(default="blip-2", max_length=255)
     version: str = Field(default="0.0.1", max_length=64)
     input: ModelInput
-    webhook_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$")
+    webhook_url: WebUrl = None
 
 
 class EachlabsCreated(BaseModel):

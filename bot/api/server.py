@@ -87,6 +87,7 @@ class ApiServer:
                 await self._task  # raises what stopped it
                 raise StartupError("the API stopped while starting")
             await asyncio.sleep(0.02)
+        self.app.state.api.images.note_own_origin(self.url)  # file URLs of inputs made before a restart
         recovered = await self.app.state.api.jobs.recover()
         if recovered:
             log.info("api: running again %d predictions a restart left unfinished", recovered)

@@ -19,6 +19,8 @@ import uuid
 
 import httpx
 
+from bot.api.addresses import UnknownHost, points_inside
+
 log = logging.getLogger(__name__)
 
 #: Seconds between tries of a `completed` webhook (then it is given up, and logged).
@@ -40,10 +42,16 @@ class WebhookSender:
     """Sends webhooks in the background; `drain` waits for those still going (at shutdown)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, secret: str, *, retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+        self,
+        http: httpx.AsyncClient,
+        secret: str,
+        *,
+        allow_private: bool = False,
+        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
     ) -> None:
         self.http = http
         self.secret = secret
+        self.allow_private = allow_private
         self.retry_delays_s = retry_delays_s
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -64,6 +72,16 @@ class WebhookSender:
 
     async def _deliver(self, url: str, body: bytes, event: str, prediction_id: str) -> None:
         delays = self.retry_delays_s if event == "completed" else ()
+        if not self.allow_private:
+            try:
+                inside = await points_inside(url)
+            except UnknownHost:
+                inside = False  # the send below fails, and is retried: the name may come back
+            if inside:
+                log.warning(
+                    "webhook %s for %s not sent: it points into a private network", event, prediction_id
+                )
+                return
         webhook_id = f"msg_{uuid.uuid4().hex}"
         for attempt in range(len(delays) + 1):
             timestamp = int(time.time())
@@ -80,7 +98,7 @@ class WebhookSender:
                 if response.status_code != 429 and response.status_code < 500:
                     log.info("webhook %s for %s: %s", event, prediction_id, outcome)
                     return
-            except httpx.HTTPError as error:
+            except (httpx.HTTPError, httpx.InvalidURL) as error:
                 outcome = type(error).__name__
             if attempt < len(delays):
                 await asyncio.sleep(delays[attempt])
