@@ -181,9 +181,11 @@ class PredictionJobs:
         try:
             given = ModelInput.model_validate(record.input)
             data = await self.images.fetch(given.image, token_hash=record.token_hash or "")
-            if not await self.store.start(record.id, datetime.now(UTC)):
+            if await self.store.start(record.id, datetime.now(UTC)):
+                await self._announce(record.id, "start")
+            elif await self._ended(record.id):
                 return  # canceled meanwhile
-            await self._announce(record.id, "start")
+            # else: it was processing when a server stopped, and is run again from the start
             answer = await self.service.predicting.answer(
                 _query(given, data), owner=(record.token_hash or "")[:32]
             )
@@ -220,6 +222,10 @@ class PredictionJobs:
                 record.id, status, record.source, f"{predict_time_s:.3f}" if predict_time_s else "-",
             )  # fmt: skip
             await self._announce_end(record.id)
+
+    async def _ended(self, prediction_id: str) -> bool:
+        current = await self.store.get(prediction_id)
+        return current is None or current.status in FINAL
 
     async def _announce_end(self, prediction_id: str) -> None:
         record = await self.store.get(prediction_id)

@@ -80,7 +80,7 @@ async def test_predictions_a_stopped_server_left_unfinished_finish_or_fail_after
     engine.enqueue("a caption after the restart")
     async with running_api(tmp_path, engine, storage={"url": url}) as api:  # the start recovers `lost`
         # One whose input names a file this server keeps (its URL needs the port, known only now).
-        findable = await left_unfinished(url, f"{api.url}/v1/files/{kept.id}/download", "starting")
+        findable = await left_unfinished(url, f"{api.url}/v1/files/{kept.id}/download", "processing")
         assert await api.server.app.state.api.jobs.recover() == 1
         async with api.http() as http:
             finished = await poll(http, f"/v1/predictions/{findable}", {"succeeded", "failed"})

@@ -8,18 +8,13 @@ every photo must still get exactly one answer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from bot.core import texts
-from inference.streams import StreamNames
 from storage.engine import create_engine
 from tests.fakes import photos
-from tests.fakes.services import REDIS_URL
 from tests.fakes.telegram_api import FakeTelegram
 from tests.scaleout.processes import BlipbotProcess, Deployment, pending_by_worker, wait_until
 
@@ -32,27 +27,6 @@ def answers(tg: FakeTelegram, chat_id: int) -> list[str]:
     said = [p["text"] for p in tg.sent_messages(chat_id) if not p["text"].startswith("You are ")]
     edited = [p["text"] for m, p in tg.calls if m == "editMessageText" and int(p["chat_id"]) == chat_id]
     return said + edited
-
-
-@pytest.fixture
-async def deployment(
-    names: StreamNames, postgresql_url: str, tiny_blip2_dir: Path, tmp_path: Path
-) -> Deployment:
-    return Deployment(postgresql_url, REDIS_URL, names, tiny_blip2_dir, tmp_path)
-
-
-@pytest.fixture
-async def processes() -> AsyncIterator[list[BlipbotProcess]]:
-    started: list[BlipbotProcess] = []
-    yield started
-    for process in started:
-        process.stop()
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 async def owed_replies(database_url: str) -> int:
