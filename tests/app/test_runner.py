@@ -2,11 +2,15 @@
 
 import asyncio
 
+import httpx
 import pytest
 from sqlalchemy import text
 
+from bot.api.server import ApiServer
+from bot.app import runner
 from bot.app.config import Settings
-from bot.app.runner import PLATFORMS, configured_platforms, running_service
+from bot.app.runner import PLATFORMS, configured_platforms, run_api, running_service
+from bot.core import ConfigError
 from storage import Store
 from tests.fakes import photos
 from tests.fakes.engine import FakeEngine
@@ -52,3 +56,43 @@ def test_only_platforms_with_a_token_are_configured():
         "telegram",
         "discord",
     ]
+
+
+async def test_run_with_api_enabled_serves_the_api_beside_the_platforms_and_stops_cleanly(
+    tmp_path, monkeypatch
+):
+    url = f"sqlite+aiosqlite:///{tmp_path}/b.sqlite3"
+    settings = Settings(storage={"url": url}, api={"enabled": True, "tokens": ["t0k3n-abc"], "port": 0})
+    started: list[ApiServer] = []
+
+    async def fake_engine(_settings):
+        return FakeEngine()
+
+    monkeypatch.setattr(runner, "load_configured_engine", fake_engine)
+    real_start = runner.api_server
+
+    def remember(settings, service):
+        server = real_start(settings, service)
+        started.append(server)
+        return server
+
+    monkeypatch.setattr(runner, "api_server", remember)
+    stop = asyncio.Event()
+    run = asyncio.create_task(runner.run_bots(settings, stop_event=stop))
+    for _ in range(200):
+        if started and started[0].server.started:
+            break
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=started[0].url) as http:
+        health = await http.get("/healthz")
+        refused = await http.get("/v1/predictions")
+    stop.set()
+    assert await asyncio.wait_for(run, 30) == 0
+    assert health.status_code == 200 and health.json()["model"] == "fake-engine"
+    assert refused.status_code == 401
+
+
+async def test_an_api_without_tokens_is_refused_before_the_model_loads(tmp_path):
+    settings = Settings(storage={"url": f"sqlite+aiosqlite:///{tmp_path}/b.sqlite3"})
+    with pytest.raises(ConfigError, match=r"api\.tokens is empty"):
+        await run_api(settings, stop_event=asyncio.Event())
