@@ -271,6 +271,18 @@ class Store:
             rows = await session.execute(query)
             return [Exchange(question=row.question or "", answer=row.answer) for row in rows]
 
+    async def conversation(self, chat_id: int, image_id: int) -> list[Exchange]:
+        """Every answer about the image since the last reset, descriptions too (question ""), oldest first."""
+        query = (
+            select(Turn.question, Turn.answer)
+            .join(Chat, Chat.id == Turn.chat_id)
+            .where(Turn.chat_id == chat_id, Turn.image_id == image_id, Turn.conversation == Chat.conversation)
+            .order_by(Turn.id)
+        )
+        async with self._sessions() as session:
+            rows = await session.execute(query)
+            return [Exchange(question=row.question or "", answer=row.answer) for row in rows]
+
     # settings
 
     async def user_settings(self, platform: str, user_id: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from bot.api.config import ApiConfig
 from bot.core.errors import ConfigError
 from bot.discord.config import DiscordConfig
 from bot.telegram.config import TelegramConfig
+from bot.web.config import WebConfig
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     accessibility: AccessibilityConfig = Field(default_factory=AccessibilityConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -221,16 +221,20 @@ def build_adapters(settings: Settings, service: ChatService) -> list[Adapter]:
 
 
 def api_server(settings: Settings, service: ChatService) -> ApiServer:
-    """The HTTP API over the running service (`blipbot serve`, or `blipbot run` with api.enabled)."""
+    """The HTTP API and the web page over the running service (`blipbot serve`, or `run` with api.enabled)."""
     from bot.api.server import ApiServer  # FastAPI and uvicorn load only when the API runs
+    from bot.web.routes import mount_page
 
-    return ApiServer(
+    server = ApiServer(
         settings.api,
         service,
         model=settings.inference.model,
         max_image_bytes=settings.limits.max_image_bytes,
         stop_timeout_s=settings.inference.request_timeout_s,
     )
+    if settings.web.enabled:  # the page at / on the same server
+        mount_page(server.app, settings.web, service, max_upload_bytes=settings.limits.max_image_bytes)
+    return server
 
 
 async def run_api(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:

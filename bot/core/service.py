@@ -27,7 +27,7 @@ from bot.core.speech import Speaker
 from bot.core.types import ChatRef, Reply, ReplyKind
 from inference.ocr import OcrResult, installed_languages, read_text
 from inference.queue import InferenceQueue
-from storage import ReplyLedger, Store
+from storage import Exchange, ReplyLedger, Store
 
 
 class ChatService:
@@ -105,6 +105,12 @@ class ChatService:
         """Remember that the bot's message `message_id` is about `image_id` (for replies to it)."""
         chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
         await self.ctx.store.link_message(chat_id, message_id, image_id)
+
+    async def conversation(self, chat: ChatRef) -> list[Exchange]:
+        """What was said about the chat's current photo, oldest first (a description's question is "")."""
+        chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
+        photo = await self.ctx.store.active_image(chat_id)
+        return [] if photo is None else await self.ctx.store.conversation(chat_id, photo.id)
 
     async def has_photo_for(self, chat: ChatRef, message_id: str) -> bool:
         """Whether `message_id` in this chat is a photo (or an answer about one) the bot knows."""
