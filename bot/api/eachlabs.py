@@ -22,15 +22,8 @@ router = APIRouter(prefix="/v1/prediction", tags=["eachlabs"], responses={404: {
 async def create(
     body: EachlabsCreate, request: Request, state: StateDep, caller: CallerDep
 ) -> EachlabsCreated:
-    new = NewPrediction(
-        input=body.input,
-        sent=body.input.model_dump(exclude_unset=True),
-        caller=caller,
-        source="eachlabs",
-        base_url=state.base_url(request),
-        webhook=body.webhook_url,
-        webhook_events=("completed",),
-    )
+    base_url = state.base_url(request)
+    new = NewPrediction(body.input, caller, "eachlabs", base_url, body.webhook_url, ("completed",))
     record = await state.jobs.create(new)
     return EachlabsCreated(
         status="success", message="Prediction created successfully", predictionID=record.id

@@ -43,12 +43,16 @@ class NewPrediction:
     """What a create request asks for, in either wire shape."""
 
     input: ModelInput
-    sent: dict[str, object]  # the input as the caller sent it (unset defaults left out)
     caller: Caller
     source: Literal["replicate", "eachlabs"]
     base_url: str
     webhook: str | None = None
-    webhook_events: tuple[str, ...] = DEFAULT_EVENTS
+    webhook_events: tuple[str, ...] | None = None  # None: DEFAULT_EVENTS
+
+    @property
+    def sent(self) -> dict[str, object]:
+        """The input as the caller sent it (defaults they did not set left out), as it is stored."""
+        return self.input.model_dump(exclude_unset=True)
 
 
 class PredictionJobs:
@@ -98,7 +102,7 @@ class PredictionJobs:
             source=new.source,
             created_at=now,
             webhook=new.webhook,
-            webhook_events=new.webhook_events if new.webhook else (),
+            webhook_events=(new.webhook_events or DEFAULT_EVENTS) if new.webhook else (),
             token_hash=new.caller.token_hash,
         )
         await self.store.create(record)

@@ -153,17 +153,8 @@ def _check_version(version: str, state: ApiState) -> None:
 async def _create(
     body: PredictionRequest, request: Request, state: StateDep, caller: CallerDep, prefer: str | None
 ) -> PredictionOut:
-    new = NewPrediction(
-        input=body.input,
-        sent=body.input.model_dump(exclude_unset=True),
-        caller=caller,
-        source="replicate",
-        base_url=state.base_url(request),
-        webhook=body.webhook,
-        webhook_events=tuple(body.webhook_events_filter)
-        if body.webhook_events_filter
-        else NewPrediction.webhook_events,
-    )
+    events = tuple(body.webhook_events_filter) if body.webhook_events_filter else None
+    new = NewPrediction(body.input, caller, "replicate", state.base_url(request), body.webhook, events)
     record = await state.jobs.create(new)
     waited = wait_seconds(prefer, state.config.max_wait_s)
     if waited is not None and record.status not in FINAL:

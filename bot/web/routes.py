@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, Response, 
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from bot.core import ChatRef, ChatService, Reply, ReplyKind
 from bot.core.preferences import DETAILS
@@ -147,6 +148,18 @@ def _audio(reply: Reply | None) -> list[str]:
     return ["data:audio/ogg;base64," + base64.b64encode(note.ogg_opus).decode() for note in reply.voice]
 
 
+class WebForm(BaseModel):
+    """The fields both posts carry (the photo comes beside them, as a file)."""
+
+    csrf: str = ""
+    action: str = "send"
+    question: str = Field(default="", max_length=2000)
+    detail: str | None = None
+    voice: str | None = None
+    voice_shown: str | None = None  # present when the form showed the voice box (ticked or not)
+    code: str | None = Field(default=None, max_length=200)
+
+
 def page_of(request: Request) -> WebPage:
     return request.app.state.web_page
 
@@ -178,27 +191,21 @@ async def post_form(
     request: Request,
     page: PageDep,
     session: SessionDep,
-    csrf: Annotated[str, Form()] = "",
-    action: Annotated[str, Form()] = "send",
-    question: Annotated[str, Form(max_length=2000)] = "",
-    detail: Annotated[str | None, Form()] = None,
-    voice: Annotated[str | None, Form()] = None,
-    voice_shown: Annotated[str | None, Form()] = None,
-    code: Annotated[str | None, Form(max_length=200)] = None,
+    form: Annotated[WebForm, Form()],
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> HTMLResponse:
     """The form post of a page without scripts: the page again, with the answer."""
-    if action == "unlock" and page.sessions.csrf_ok(session, csrf):
-        unlocked = page.sessions.unlock(session, code or "")
+    if form.action == "unlock" and page.sessions.csrf_ok(session, form.csrf):
+        unlocked = page.sessions.unlock(session, form.code or "")
         if unlocked is None:
             return await page.render(request, session, Reply(WRONG_CODE, ReplyKind.ERROR))
         return await page.render(request, unlocked, Reply(WELCOME, ReplyKind.INFO))
-    refusal = _refusal(page, session, csrf, action)
+    refusal = _refusal(page, session, form.csrf, form.action)
     if refusal is not None:
         return await page.render(request, session, refusal)
-    voice_on = (voice == "on") if voice_shown else None  # unticked boxes are not sent at all
+    voice_on = (form.voice == "on") if form.voice_shown else None  # an unticked box is not sent at all
     data = await read_photo(page, photo)
-    reply = await page.act(session, action, data, question.strip(), detail, voice_on)
+    reply = await page.act(session, form.action, data, form.question.strip(), form.detail, voice_on)
     return await page.render(request, session, reply)
 
 
@@ -206,15 +213,12 @@ async def post_form(
 async def post_script(
     page: PageDep,
     session: SessionDep,
-    csrf: Annotated[str, Form()] = "",
-    action: Annotated[str, Form()] = "send",
-    question: Annotated[str, Form(max_length=2000)] = "",
-    detail: Annotated[str | None, Form()] = None,
-    voice: Annotated[str | None, Form()] = None,
+    form: Annotated[WebForm, Form()],
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> StreamingResponse:
     """The script's post: NDJSON lines, the place in line while waiting, then the answer."""
-    refusal = _refusal(page, session, csrf, action)
+    action = form.action
+    refusal = _refusal(page, session, form.csrf, action)
     data = await read_photo(page, photo) if refusal is None else None
     lines: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -225,7 +229,7 @@ async def post_script(
     async def work() -> None:
         try:
             reply = refusal or await page.act(
-                session, action, data, question.strip(), detail, voice == "on", on_queued
+                session, action, data, form.question.strip(), form.detail, form.voice == "on", on_queued
             )
             said = [] if refusal else await page.service.conversation(_chat(session))
             await lines.put({

@@ -210,3 +210,18 @@ async def test_healthz_and_metrics_report_the_model_queue_and_predictions(api):
     assert 'blipbot_predictions_total{status="succeeded"} 1.0' in metrics
     assert 'route="/v1/models/{owner}/{name}/predictions",status="201"' in metrics
     assert "blipbot_batches_total" in metrics and "blipbot_predict_time_seconds_count 1.0" in metrics
+
+
+async def test_a_webhook_without_an_events_filter_hears_of_the_end(api):
+    async with webhook_receiver() as receiver:
+        data_uri = "data:image/png;base64," + base64.b64encode(photos.png()).decode()
+        api.engine.enqueue("a lamp")
+        await api.call(
+            api.client().models.predictions.create,
+            model="blipbot/blip-2",
+            input={"image": data_uri},
+            webhook=receiver.url,
+        )
+        await receiver.wait_for(1)
+    _, body = receiver.received[0]
+    assert json.loads(body)["output"] == "a lamp" and json.loads(body)["status"] == "succeeded"
