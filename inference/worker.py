@@ -285,21 +285,27 @@ class InferenceWorker:
         started = time.perf_counter()
         for job in batch:
             job.started_at = started
-        try:
-            await self._answer(batch)
-        except Exception as error:
-            if len(batch) == 1:
-                _fail([batch[0]], error)
-            else:
-                # One bad request must fail only itself: retry the batch one by one.
-                log.warning("batch of %d failed; retrying its requests one by one", len(batch))
-                for job in batch:
-                    try:
-                        await self._answer([job])
-                    except Exception as one_error:
-                        _fail([job], one_error)
+        await self._answer_halving(batch)
         # Left in place on a BaseException, so that `_run` fails these waiters too.
         self._running = []
+
+    async def _answer_halving(self, jobs: list[Job]) -> None:
+        """Answer `jobs`; when the batch fails, answer each half on its own, down to one request.
+
+        Out of device memory (`torch.OutOfMemoryError`) a smaller batch usually fits, so halves
+        succeed where the whole did not; and one bad request ends up failing only itself, found in
+        a few halvings rather than by retrying every request alone.
+        """
+        try:
+            await self._answer(jobs)
+        except Exception as error:
+            if len(jobs) == 1:
+                _fail(jobs, error)
+                return
+            log.warning("batch of %d failed (%s); answering it in halves", len(jobs), type(error).__name__)
+            middle = len(jobs) // 2
+            await self._answer_halving(jobs[:middle])
+            await self._answer_halving(jobs[middle:])
 
     async def _answer(self, jobs: list[Job]) -> None:
         """One `generate_batch` in the worker's thread; each job's future gets its result."""

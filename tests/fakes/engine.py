@@ -53,6 +53,8 @@ class FakeEngine:
         self.meter = OverlapMeter()
         self.forgotten: list[str] = []
         self.mean_logprob = -0.1  # set lower to make the model sound unsure
+        #: Batches larger than this raise torch.OutOfMemoryError, as a GPU out of memory does.
+        self.memory_for_batch: int | None = None
 
     def forget(self, image_keys: list[str]) -> None:
         self.forgotten.extend(image_keys)
@@ -82,6 +84,10 @@ class FakeEngine:
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         with self.meter.running():
             self.batches.append(list(requests))
+            if self.memory_for_batch is not None and len(requests) > self.memory_for_batch:
+                import torch  # only the tests that simulate a GPU running out of memory need it
+
+                raise torch.OutOfMemoryError(f"CUDA out of memory (simulated, batch of {len(requests)})")
             if self.delay_s:
                 time.sleep(self.delay_s)
             for request in requests:

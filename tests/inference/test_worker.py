@@ -334,3 +334,33 @@ async def test_forget_reaches_the_engine_and_the_model_facts_are_the_engines():
     assert engine.forgotten == ["photo-a", "photo-b"]
     assert worker.model.prompt_budget_tokens == 77
     assert worker.model.name == engine.name
+
+
+async def test_out_of_memory_halves_the_batch_until_it_fits_and_nobody_gets_an_apology():
+    engine = FakeEngine(delay_s=0.05)
+    engine.memory_for_batch = 2
+    worker = InferenceWorker(engine, queue_size=50, max_batch_size=8, batch_wait_ms=20)
+    await worker.start()
+    try:
+        tickets = await worker.submit_many([request(f"q{n}") for n in range(8)])
+        results = await asyncio.gather(*(t.result() for t in tickets))
+    finally:
+        await worker.stop()
+    assert [r.text for r in results] == [f"answer to 'q{n}'" for n in range(8)]
+    sizes = [len(batch) for batch in engine.batches]
+    assert sizes[0] == 8 and max(size for size in sizes if size <= 2) == 2  # 8 -> 4 -> 2 fits
+    assert sizes.count(2) == 4
+
+
+async def test_out_of_memory_even_for_one_request_fails_only_that_request():
+    engine = FakeEngine()
+    engine.memory_for_batch = 0
+    worker = InferenceWorker(engine, queue_size=50, max_batch_size=4, batch_wait_ms=0)
+    await worker.start()
+    try:
+        ticket = await worker.submit(request("too big"))
+        with pytest.raises(Exception, match="out of memory"):
+            await ticket.result()
+        assert worker.running  # the worker carries on
+    finally:
+        await worker.stop()
