@@ -1,6 +1,6 @@
 """Whether a URL's host is inside a private network: the server must not be made to call in there.
 
-Image URLs and webhooks are both addresses a caller chooses; unless `api.fetch_private_urls` is
+Image URLs and webhooks are both addresses a caller chooses; unless `api.allow_private_urls` is
 on, neither may point at loopback, private, link-local or other non-global addresses. The name
 is resolved here and every address it has is checked (a name with one private address is refused).
 """

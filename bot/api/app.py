@@ -56,7 +56,7 @@ def build_api(
     jobs = PredictionJobs(
         service,
         images,
-        WebhookSender(http, secret, allow_private=config.fetch_private_urls),
+        WebhookSender(http, secret, allow_private=config.allow_private_urls),
         metrics,
         model_name=config.model_name,
         version_id=version_id,

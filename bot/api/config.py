@@ -29,7 +29,7 @@ class ApiConfig(BaseModel):
     fetch_timeout_s: float = Field(default=20.0, gt=0)
     #: Let image URLs and webhooks point at loopback and private networks. Off: a caller cannot
     #: make the server call into its own network.
-    fetch_private_urls: bool = False
+    allow_private_urls: bool = False
 
     @field_validator("public_url")
     @classmethod

@@ -3,7 +3,7 @@
 A data URI is kept as an uploaded file when the prediction is created, so the stored input holds
 a URL, never image data, and a prediction re-run after a restart can find its photo again. A URL
 is fetched when the prediction runs: with a time limit, a size limit counted while reading, and,
-unless `api.fetch_private_urls` is on, never from loopback or private addresses.
+unless `api.allow_private_urls` is on, never from loopback or private addresses, on every redirect.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from bot.api.config import ApiConfig
 from storage import FileStore
 
 _DATA_URI = re.compile(r"^data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*?)(?P<b64>;base64)?,(?P<data>.*)$", re.S)
+#: Redirects an image URL may take before it is given up.
+MAX_REDIRECTS = 5
 _FILE_PATH = re.compile(r"^/v1/files/(?P<id>[A-Za-z0-9]{1,64})(/download)?/?$")
 
 
@@ -83,43 +85,56 @@ class ImageInputs:
             if data is None:
                 raise ImageInputError("The uploaded file named in image does not exist, or has been deleted.")
             return data
-        if not self.config.fetch_private_urls:
-            try:
-                inside = await points_inside(image)
-            except UnknownHost:
-                raise ImageInputError("The image URL's host name could not be found.") from None
-            if inside:
-                raise ImageInputError(
-                    "The image URL points into a private network, which this server does not fetch from."
-                )
         return await self._download(image)
 
     async def _download(self, url: str) -> bytes:
-        try:
-            async with self.http.stream(
-                "GET", url, timeout=self.config.fetch_timeout_s, follow_redirects=False
-            ) as response:
-                if response.status_code != 200:
-                    raise ImageInputError(f"The image URL answered with HTTP status {response.status_code}.")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise ImageInputError(self._too_large())
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise ImageInputError(self._too_large())
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.TimeoutException:
-            raise ImageInputError(
-                f"The image URL did not answer within {self.config.fetch_timeout_s:g} seconds."
-            ) from None
-        except httpx.HTTPError:
-            raise ImageInputError("The image URL could not be reached.") from None
+        """GET `url`, following up to `MAX_REDIRECTS` redirects, each hop checked like the first."""
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self.config.allow_private_urls:
+                await _refuse_private(url)
+            try:
+                async with self.http.stream(
+                    "GET", url, timeout=self.config.fetch_timeout_s, follow_redirects=False
+                ) as response:
+                    if response.has_redirect_location:
+                        url = str(response.url.join(response.headers["location"]))
+                        continue
+                    return await self._read(response)
+            except httpx.TimeoutException:
+                raise ImageInputError(
+                    f"The image URL did not answer within {self.config.fetch_timeout_s:g} seconds."
+                ) from None
+            except (httpx.HTTPError, httpx.InvalidURL):
+                raise ImageInputError("The image URL could not be reached.") from None
+        raise ImageInputError(f"The image URL redirected more than {MAX_REDIRECTS} times.")
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        if response.status_code != 200:
+            raise ImageInputError(f"The image URL answered with HTTP status {response.status_code}.")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise ImageInputError(self._too_large())
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ImageInputError(self._too_large())
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _too_large(self) -> str:
         return f"The image at the URL is larger than {self.max_bytes // (1024 * 1024)} MB."
+
+
+async def _refuse_private(url: str) -> None:
+    try:
+        inside = await points_inside(url)
+    except UnknownHost:
+        raise ImageInputError("The image URL's host name could not be found.") from None
+    if inside:
+        raise ImageInputError(
+            "The image URL points into a private network, which this server does not fetch from."
+        )
 
 
 def decode_data_uri(uri: str) -> bytes:

@@ -50,7 +50,7 @@ class RunningApi:
 
 @asynccontextmanager
 async def running_api(tmp_path, engine: Engine, **config: Any) -> AsyncIterator[RunningApi]:
-    api = {"tokens": [TOKEN, OTHER_TOKEN], "port": 0, "fetch_private_urls": True, **config.pop("api", {})}
+    api = {"tokens": [TOKEN, OTHER_TOKEN], "port": 0, "allow_private_urls": True, **config.pop("api", {})}
     settings = Settings(
         storage=config.pop("storage", {"url": f"sqlite+aiosqlite:///{tmp_path}/api.sqlite3"}),
         api=api,

@@ -121,7 +121,7 @@ async def test_unusable_images_fail_the_prediction_with_a_plain_reason(tmp_path)
 
 async def test_urls_into_private_networks_are_not_fetched_unless_allowed(tmp_path):
     async with (
-        running_api(tmp_path, FakeEngine(), api={"fetch_private_urls": False}) as api,
+        running_api(tmp_path, FakeEngine(), api={"allow_private_urls": False}) as api,
         image_host() as host,
     ):
         host.files["a.png"] = photos.png()
