@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bot.app.config import ConfigError, Settings, load_settings
+from bot.app.logs import configure_logging, secrets_of
 
 log = logging.getLogger("blipbot")
 
@@ -86,19 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # httpx logs every request URL, and Telegram URLs contain the bot token.
-    for noisy in ("httpx", "httpcore", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # discord.py's DEBUG lines carry raw gateway events and webhook URLs with interaction tokens.
-    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
-    # Progress bars of weight loading are noise in a service log and in `describe`'s output.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -115,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     # The terminal commands print answers on stdout; their log shows only problems.
     console = args.command in ("describe", "chat")
-    configure_logging("ERROR" if console else settings.logging.level)
+    configure_logging("ERROR" if console else settings.logging.level, secrets_of(settings))
     from bot.core import StartupError
     from inference.loading import ModelLoadError  # torch is imported only once a command needs it
 

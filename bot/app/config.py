@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -59,17 +59,18 @@ class InferenceConfig(Section):
 
 
 class StorageConfig(Section):
-    url: str = "sqlite+aiosqlite:///data/blipbot.sqlite3"
+    #: Secret: a PostgreSQL URL may carry a password (it prints as '**********').
+    url: SecretStr = SecretStr("sqlite+aiosqlite:///data/blipbot.sqlite3")
 
     @field_validator("url")
     @classmethod
-    def _supported_database(cls, value: str) -> str:
+    def _supported_database(cls, value: SecretStr) -> SecretStr:
         """SQLite or PostgreSQL, checked at start rather than at the first query."""
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
         try:
-            backend = make_url(value).get_backend_name()
+            backend = make_url(value.get_secret_value()).get_backend_name()
         except ArgumentError:
             raise ValueError("not a database URL, e.g. sqlite+aiosqlite:///data/blipbot.sqlite3") from None
         if backend not in ("sqlite", "postgresql", "postgres"):

@@ -130,7 +130,7 @@ async def running_service(
     the queue finishes or hands back what it holds before the store closes, so nothing is lost.
     """
     try:
-        store = await Store.open(settings.storage.url)
+        store = await Store.open(settings.storage.url.get_secret_value())
     except (OSError, SQLAlchemyError) as error:
         raise StartupError(f"cannot open the database in storage.url: {short_reason(error)}") from None
     retention_task: asyncio.Task[None] | None = None
@@ -320,7 +320,7 @@ async def run_worker(settings: Settings, *, stop_event: asyncio.Event | None = N
     stop_event = stop_event or asyncio.Event()
     _stop_on_signals(stop_event)
     try:
-        store = await Store.open(settings.storage.url)
+        store = await Store.open(settings.storage.url.get_secret_value())
     except (OSError, SQLAlchemyError) as error:
         raise StartupError(f"cannot open the database in storage.url: {short_reason(error)}") from None
     redis = Redis.from_url(settings.queue.url)
