@@ -110,6 +110,7 @@ UNKNOWN_COMMAND = "I do not know that command. Send /help to see what I can do."
 FORGET_YES = "Yes, delete everything"
 FORGET_NO = "No, keep it"
 FORGET_NOT_YOURS = "Only the person who asked can answer this."
+FORGET_ADMINS_ONLY = "Only group admins can delete this group's history."
 
 
 def numbered(index: int, total: int, text: str, noun: str = "Photo") -> str:

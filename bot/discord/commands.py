@@ -8,8 +8,11 @@ acknowledged first and bounded by a timeout, and every failure ends in a message
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import discord
 from discord import app_commands
@@ -39,6 +42,10 @@ PLATFORM = "discord"
 DESCRIBE_MENU = "Describe image"
 #: /alt's length option; Discord's client refuses other numbers before the command is sent.
 AltLength = app_commands.Range[int, ALT_TEXT_RANGE[0], ALT_TEXT_RANGE[1]]
+#: How a request is acknowledged while it waits for its turn: thinking for everyone to see (answers),
+#: thinking only the user sees (settings and the like), or no turn at all (it touches no conversation).
+Wait = Literal["public", "private"] | None
+Handler = Callable[[InteractionReplies], Awaitable[None]]
 
 
 def chat_ref(channel_id: int | None, user_id: int) -> ChatRef:
@@ -109,23 +116,29 @@ class DiscordCommands:
         @tree.command(name="reset", description="Start over with no current picture")
         async def reset(interaction: discord.Interaction) -> None:
             await self._run(
-                interaction, lambda replies: self.simple(replies, self.service.reset(self.chat(interaction)))
+                interaction,
+                lambda replies: self.simple(replies, self.service.reset(self.chat(interaction))),
+                wait="private",
             )
 
         @tree.command(name="forget", description="Delete everything stored for you in this channel")
         async def forget(interaction: discord.Interaction) -> None:
-            await self._run(interaction, lambda replies: self.confirm_forget(interaction))
+            # Only the question: the deletion waits its turn when Yes is pressed (ForgetView).
+            await self._run(interaction, lambda replies: self.confirm_forget(interaction), wait=None)
 
         @tree.command(name="privacy", description="What I store and for how long")
         async def privacy(interaction: discord.Interaction) -> None:
-            await self._run(interaction, lambda replies: replies.private(self.service.privacy().text))
+            await self._run(
+                interaction, lambda replies: replies.private(self.service.privacy().text), wait=None
+            )
 
         @tree.command(name="help", description="How to use me")
         async def help_(interaction: discord.Interaction) -> None:
             text = HELP + ("\n" + HELP_MENTIONS if self.mentions else "")
-            await self._run(interaction, lambda replies: replies.private(text))
+            await self._run(interaction, lambda replies: replies.private(text), wait=None)
 
-        DiscordSettingsCommands(self.service, self._run, self.chat).register(tree)
+        private_run = functools.partial(self._run, wait="private")
+        DiscordSettingsCommands(self.service, private_run, self.chat).register(tree)
 
     # -- the commands -----------------------------------------------------------------
 
@@ -243,18 +256,33 @@ class DiscordCommands:
     # -- the steps --------------------------------------------------------------------
 
     async def _run(
-        self, interaction: discord.Interaction, handler: Callable[[InteractionReplies], Awaitable[None]]
+        self, interaction: discord.Interaction, handler: Handler, *, wait: Wait = "public"
     ) -> None:
+        """Run a handler in its conversation's turn (see `InFlight.turn`), and apologise if it fails."""
         replies = InteractionReplies(interaction)
         interaction.extras["replies"] = replies  # for on_tree_error, which must know what was sent
         if self.inflight.closing:
             await replies.private(texts.STOPPING)
             return
-        async with self.inflight.track():  # the apology for a failure counts as in flight too
+        async with self._turn(interaction, replies, wait):  # the apology counts as in flight too
             try:
+                if self.inflight.closing:  # it waited its turn while the adapter began to stop
+                    await replies.private(texts.STOPPING)
+                    return
                 await handler(replies)
             except Exception as error:
                 await self._apologise(interaction, replies, error)
+
+    def _turn(
+        self, interaction: discord.Interaction, replies: InteractionReplies, wait: Wait
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        if wait is None:
+            return self.inflight.track()
+
+        async def acknowledge() -> None:  # within Discord's 3 seconds, however long the wait
+            await replies.defer(private=wait == "private")
+
+        return self.inflight.turn(self.chat(interaction).chat_id, acknowledge)
 
     async def on_tree_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

@@ -40,10 +40,18 @@ class ForgetView(discord.ui.View):
 
     @discord.ui.button(label=texts.FORGET_YES, style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button[ForgetView]) -> None:
+        """Delete, after the answers the conversation is still waiting for: they are stored first."""
         self.stop()
-        async with self.inflight.track():
+
+        async def acknowledge() -> None:  # within Discord's 3 seconds; the question stays meanwhile
+            await interaction.response.defer()
+
+        async with self.inflight.turn(self.chat.chat_id, acknowledge):
             reply = await self.service.forget(self.chat)
-            await interaction.response.edit_message(content=reply.text, view=None)
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=reply.text, view=None)
+            else:
+                await interaction.response.edit_message(content=reply.text, view=None)
 
     @discord.ui.button(label=texts.FORGET_NO, style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[ForgetView]) -> None:

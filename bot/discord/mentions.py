@@ -34,19 +34,28 @@ class MentionHandler:
         self.max_attachment_bytes = max_attachment_bytes
 
     async def on_message(self, message: discord.Message, me: discord.ClientUser | None) -> None:
-        """Answer a message that mentions the bot, is a DM, or replies to one of its answers."""
+        """Answer a message that mentions the bot, is a DM, or replies to one of its answers.
+
+        What can be decided without waiting is decided first; then the message takes its place in
+        its conversation's line (`InFlight.turn`) before anything awaits, so a question sent right
+        after its picture is answered after it, about it.
+        """
         if me is None or message.author.bot or self.inflight.closing:
             return
         chat = chat_ref(message.channel.id, message.author.id)
         reference = message.reference.message_id if message.reference else None
-        mentioned = any(user.id == me.id for user in message.mentions)
-        replying = reference is not None and await self.service.has_photo_for(chat, str(reference))
-        if not (mentioned or message.guild is None or replying):
+        addressed = message.guild is None or any(user.id == me.id for user in message.mentions)
+        if not addressed and reference is None:
             return
-        question = message.content.replace(f"<@{me.id}>", "").replace(f"<@!{me.id}>", "").strip()
-        replies = MessageReplies(message)
-        async with self.inflight.track():
+        async with self.inflight.turn(chat.chat_id):
+            if not addressed and not await self.service.has_photo_for(chat, str(reference)):
+                return  # a reply, but not to a picture of this conversation
+            question = message.content.replace(f"<@{me.id}>", "").replace(f"<@!{me.id}>", "").strip()
+            replies = MessageReplies(message)
             try:
+                if self.inflight.closing:  # it waited its turn while the adapter began to stop
+                    await replies.private(texts.STOPPING)
+                    return
                 async with message.channel.typing():
                     await self._answer_message(chat, replies, message, question, reference)
             except Exception as error:

@@ -103,6 +103,7 @@ def voice_file(note: VoiceNote, index: int) -> discord.File:
 class _Original(enum.Enum):
     NONE = "not deferred"
     THINKING = "thinking"
+    PRIVATE_THINKING = "thinking, seen by the user alone"
     POSITION = "showing the place in line"
     USED = "resolved by an answer"
     DELETED = "deleted"
@@ -120,10 +121,16 @@ class InteractionReplies:
     def deferred(self) -> bool:
         return self._original is not _Original.NONE
 
-    async def defer(self) -> None:
-        """Acknowledge now (Discord's 3 seconds); the user sees "thinking" until the answer."""
-        await self.interaction.response.defer(thinking=True)
-        self._original = _Original.THINKING
+    async def defer(self, *, private: bool = False) -> None:
+        """Acknowledge now (Discord's 3 seconds); the user sees "thinking" until the answer.
+
+        Once is enough: a request that waited for its turn was acknowledged while it waited.
+        `private` is for requests answered with `private` alone: only the user sees the thinking.
+        """
+        if self.deferred:
+            return
+        await self.interaction.response.defer(thinking=True, ephemeral=private)
+        self._original = _Original.PRIVATE_THINKING if private else _Original.THINKING
 
     async def position(self, place: int) -> None:
         """Show the place in line in the thinking message, until an answer has been sent.
@@ -169,6 +176,10 @@ class InteractionReplies:
             await self.interaction.response.send_message(
                 chunks[0], ephemeral=True, allowed_mentions=NO_MENTIONS
             )
+            chunks = chunks[1:]
+        elif self._original is _Original.PRIVATE_THINKING:  # only the user sees it: it becomes the notice
+            await self.interaction.edit_original_response(content=chunks[0], allowed_mentions=NO_MENTIONS)
+            self._original = _Original.USED
             chunks = chunks[1:]
         elif self._original in (_Original.THINKING, _Original.POSITION):
             # A follow-up to a public thinking message would be public too: take that message away first.

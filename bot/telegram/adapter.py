@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,10 @@ from bot.core.errors import ConfigError
 from bot.core.service import ChatService
 from bot.core.types import ChatRef, Reply
 from bot.telegram.config import TelegramConfig
-from bot.telegram.handlers import FORGET_PATTERN, TelegramHandlers
+from bot.telegram.forget import FORGET_PATTERN, TelegramForget
+from bot.telegram.handlers import TelegramHandlers
 from bot.telegram.messages import is_command, is_private, mentions_bot
+from bot.telegram.ordering import ChatOrder
 from bot.telegram.replies import Responder, retrying, send_text
 
 if TYPE_CHECKING:
@@ -121,6 +124,7 @@ class TelegramAdapter:
         self.config = config
         self.service = service
         self.handlers = TelegramHandlers(service, config)
+        self.forget = TelegramForget(service)
         self.poll_timeout_s = poll_timeout_s
         # An answer in flight ends within the core's request timeout; wait that long, and a bit.
         self.stop_grace_s = (
@@ -129,6 +133,7 @@ class TelegramAdapter:
         self._token = config.token.get_secret_value()
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._cutting_off = False  # the stop's grace is over: updates still waiting are not started
 
     @property
     def application(self) -> Application[Any, Any, Any, Any, Any, Any] | None:
@@ -137,6 +142,7 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         keep_http_logs_quiet()
+        self._cutting_off = False
         app = self._build_application()
         try:
             await app.initialize()  # getMe: a wrong token fails here, before anything is running
@@ -176,6 +182,7 @@ class TelegramAdapter:
                 len(self._in_flight),
                 self.stop_grace_s,
             )
+            self._cutting_off = True  # those waiting behind them in their chat are told, not started
             for task in list(self._in_flight):
                 task.cancel()
         await stopping
@@ -197,7 +204,9 @@ class TelegramAdapter:
             .token(self._token)
             .base_url(self.config.base_url)
             .base_file_url(self.config.base_file_url)
-            .concurrent_updates(True)  # one slow answer must not hold up everyone else's
+            # Chats side by side, so one slow answer does not hold up everyone else's; each chat's
+            # own updates one after another, so a question never overtakes its photo.
+            .concurrent_updates(ChatOrder(self.handlers.albums))
             .rate_limiter(AIORateLimiter(max_retries=3))
         )
         app = builder.build()
@@ -217,12 +226,12 @@ class TelegramAdapter:
             (["language"], h.on_setting("ocr_language")),
             (["settings"], h.on_settings),
             (["reset"], h.on_reset),
-            (["forget"], h.on_forget),
+            (["forget"], self.forget.on_command),
             (["privacy"], h.on_privacy),
         ]
         for names, callback in commands:
             app.add_handler(CommandHandler(names, tracked(callback), filters=_ONLY_NEW))
-        app.add_handler(CallbackQueryHandler(tracked(h.on_forget_answer), pattern=FORGET_PATTERN))
+        app.add_handler(CallbackQueryHandler(tracked(self.forget.on_answer), pattern=FORGET_PATTERN))
         app.add_handler(
             MessageHandler(_ONLY_NEW & (filters.PHOTO | filters.Document.ALL), tracked(h.on_attachment))
         )
@@ -241,15 +250,23 @@ class TelegramAdapter:
 
     async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         url = self.config.webhook_url or ""
-        secret = self.config.webhook_secret
         await app.updater.start_webhook(  # type: ignore[union-attr]
             listen=self.config.webhook_listen,
             port=self.config.webhook_port,
             url_path=urlsplit(url).path.lstrip("/"),
             webhook_url=url,
-            secret_token=secret.get_secret_value() if secret is not None else None,
+            secret_token=self._webhook_secret(),
             allowed_updates=ALLOWED_UPDATES,
         )
+
+    def _webhook_secret(self) -> str:
+        """telegram.webhook_secret, else a new one each start: setWebhook hands it to Telegram.
+
+        PTB refuses requests without it (403), so nobody who merely finds the port can post updates
+        that claim to come from any chat or user, past telegram.allowed_chats and the admin checks.
+        """
+        secret = self.config.webhook_secret
+        return secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32)
 
     # -- around every handler --------------------------------------------------------------------
 
@@ -257,6 +274,9 @@ class TelegramAdapter:
         """Run `callback` as an answer in flight: `stop` waits for it, and a cancelled one says so."""
 
         async def run(update: Update, context: Context) -> None:
+            if self._cutting_off:  # it waited its turn through the whole grace period: too late now
+                await self._tell(update, context, texts.STOPPING)
+                return
             task = asyncio.current_task()
             if task is not None:
                 self._in_flight.add(task)

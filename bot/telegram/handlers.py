@@ -8,10 +8,9 @@ the `Reply` to a `Responder`. In groups the bot speaks only when addressed: a co
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Bot, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -22,20 +21,18 @@ from bot.telegram.album import AlbumCollector
 from bot.telegram.config import TelegramConfig
 from bot.telegram.messages import (
     ImageFile,
-    chat_ref,
     image_file,
     is_private,
     mentions_bot,
     message_chat_ref,
     question_text,
+    update_message,
 )
-from bot.telegram.replies import Responder, retrying, send_text
+from bot.telegram.replies import Responder, reply_to, retrying
 
 log = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
-
-FORGET_PATTERN = re.compile(r"^forget:(yes|no):(-?\d+)$")
 
 
 class DownloadRefused(Exception):
@@ -58,7 +55,7 @@ class TelegramHandlers:
 
     async def on_attachment(self, update: Update, context: Context) -> None:
         """A photo or a document: describe it, with its caption as the first question."""
-        message = _message(update)
+        message = update_message(update)
         bot = context.bot
         if message.media_group_id is not None:
             album = await self.albums.collect(message)
@@ -68,7 +65,7 @@ class TelegramHandlers:
         if not await self._addressed(bot, message):
             return
         if image_file(message) is None:
-            await _reply_to(bot, message, texts.NOT_AN_IMAGE)
+            await reply_to(bot, message, texts.NOT_AN_IMAGE)
             return
         chat = message_chat_ref(message)
         async with Responder.to_message(bot, self.service, chat, message) as responder:
@@ -77,7 +74,7 @@ class TelegramHandlers:
 
     async def on_text(self, update: Update, context: Context) -> None:
         """A question: about the photo it replies to, else about the chat's current photo."""
-        message = _message(update)
+        message = update_message(update)
         bot = context.bot
         if not await self._addressed(bot, message):
             return
@@ -97,7 +94,7 @@ class TelegramHandlers:
 
     async def on_other_media(self, update: Update, context: Context) -> None:
         """A video, sticker, voice message...: only pictures can be looked at."""
-        await _reply_to(context.bot, _message(update), texts.NOT_AN_IMAGE)
+        await reply_to(context.bot, update_message(update), texts.NOT_AN_IMAGE)
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -108,32 +105,32 @@ class TelegramHandlers:
         await self._answer(update, context, self.service.privacy().text)
 
     async def on_reset(self, update: Update, context: Context) -> None:
-        reply = await self.service.reset(message_chat_ref(_message(update)))
+        reply = await self.service.reset(message_chat_ref(update_message(update)))
         await self._answer(update, context, reply.text)
 
     async def on_unknown_command(self, update: Update, context: Context) -> None:
         await self._answer(update, context, texts.UNKNOWN_COMMAND)
 
     async def on_describe(self, update: Update, context: Context) -> None:
-        message = _message(update)
+        message = update_message(update)
         chat = message_chat_ref(message)
         async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             await responder.deliver(await self.service.describe_again(chat, on_queued=responder.on_queued))
 
     async def on_read(self, update: Update, context: Context) -> None:
         """/read: the text in the current photo (or the one replied to), by OCR."""
-        message = _message(update)
+        message = update_message(update)
         chat = message_chat_ref(message)
         async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             await responder.deliver(await self.service.read_text(chat, about_message_id=_replied_id(message)))
 
     async def on_alt(self, update: Update, context: Context) -> None:
         """/alt: alt text for the current photo; /alt N sets its length instead."""
-        message = _message(update)
+        message = update_message(update)
         chat = message_chat_ref(message)
         if context.args:
             reply = await self.service.set_preference(chat, "alt_text_chars", context.args[0])
-            await _reply_to(context.bot, message, reply.text)
+            await reply_to(context.bot, message, reply.text)
             return
         async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             reply = await self.service.alt_text(
@@ -145,52 +142,16 @@ class TelegramHandlers:
         """/detail, /voice, /language: store the person's choice (the core checks the value)."""
 
         async def set_preference(update: Update, context: Context) -> None:
-            message = _message(update)
+            message = update_message(update)
             value = " ".join(context.args or [])
             reply = await self.service.set_preference(message_chat_ref(message), name, value)
-            await _reply_to(context.bot, message, reply.text)
+            await reply_to(context.bot, message, reply.text)
 
         return set_preference
 
     async def on_settings(self, update: Update, context: Context) -> None:
-        reply = await self.service.show_settings(message_chat_ref(_message(update)))
+        reply = await self.service.show_settings(message_chat_ref(update_message(update)))
         await self._answer(update, context, reply.text)
-
-    async def on_forget(self, update: Update, context: Context) -> None:
-        """Ask first: the buttons carry the asker's id, so only they can confirm."""
-        message = _message(update)
-        asker = message_chat_ref(message).user_id
-        keyboard = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(texts.FORGET_YES, callback_data=f"forget:yes:{asker}"),
-                    InlineKeyboardButton(texts.FORGET_NO, callback_data=f"forget:no:{asker}"),
-                ]
-            ]
-        )
-        await send_text(
-            context.bot, message.chat_id, texts.FORGET_CONFIRM, quote=message.message_id, keyboard=keyboard
-        )
-
-    async def on_forget_answer(self, update: Update, context: Context) -> None:
-        query = update.callback_query
-        if query is None or query.message is None:
-            return
-        match = FORGET_PATTERN.match(query.data or "")
-        if match is None:
-            return
-        choice, asker = match.groups()
-        if str(query.from_user.id) != asker:
-            await query.answer(texts.FORGET_NOT_YOURS, show_alert=True)
-            return
-        await query.answer()
-        chat = chat_ref(query.message.chat, query.from_user)
-        text = (await self.service.forget(chat)).text if choice == "yes" else texts.FORGET_CANCELLED
-        try:  # the question becomes the outcome, and its buttons go
-            await retrying(lambda: query.edit_message_text(text))
-        except TelegramError as error:
-            log.info("could not edit the /forget question (%s); sending the outcome", type(error).__name__)
-            await send_text(context.bot, query.message.chat.id, text)
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -284,20 +245,8 @@ class TelegramHandlers:
         return bytes(data)
 
     async def _answer(self, update: Update, context: Context, text: str) -> None:
-        await _reply_to(context.bot, _message(update), text)
-
-
-async def _reply_to(bot: Bot, message: Message, text: str) -> None:
-    thread_id = message.message_thread_id if message.is_topic_message else None
-    await send_text(bot, message.chat_id, text, quote=message.message_id, thread_id=thread_id)
+        await reply_to(context.bot, update_message(update), text)
 
 
 def _replied_id(message: Message) -> str | None:
     return str(message.reply_to_message.message_id) if message.reply_to_message is not None else None
-
-
-def _message(update: Update) -> Message:
-    message = update.effective_message
-    if message is None:  # the handlers' filters only let messages through
-        raise ValueError("update without a message")
-    return message

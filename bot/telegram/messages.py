@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from telegram import Chat, Document, Message, MessageEntity, PhotoSize, User
+from telegram import Chat, Document, Message, MessageEntity, PhotoSize, Update, User
 
 from bot.core.types import ChatRef
 
@@ -27,6 +27,14 @@ def chat_ref(chat: Chat, sender: User | Chat | None) -> ChatRef:
 
 def message_chat_ref(message: Message) -> ChatRef:
     return chat_ref(message.chat, message.from_user or message.sender_chat)
+
+
+def update_message(update: Update) -> Message:
+    """The update's message; the handlers that call this are registered for messages only."""
+    message = update.effective_message
+    if message is None:
+        raise ValueError("update without a message")
+    return message
 
 
 def is_private(message: Message) -> bool:

@@ -86,6 +86,12 @@ async def send_text(
     )
 
 
+async def reply_to(bot: Bot, message: Message, text: str) -> Message:
+    """Answer `message` with plain text, quoting it, in its topic if it has one."""
+    thread_id = message.message_thread_id if message.is_topic_message else None
+    return await send_text(bot, message.chat_id, text, quote=message.message_id, thread_id=thread_id)
+
+
 def voice_caption(text: str) -> str | None:
     """A voice note's caption: its words, at most MAX_CAPTION_CHARS, cut at a word end (None if empty).
 

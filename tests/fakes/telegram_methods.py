@@ -71,6 +71,8 @@ class BotApi:
         self._poll_generation = 0
         self._webhook_url = ""
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: getChatMember's status per (chat, user); anyone not listed is a plain "member".
+        self.member_statuses: dict[tuple[int | str, int], str] = {}
         handlers: dict[str, Callable[[Params], Awaitable[Any]]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -92,6 +94,7 @@ class BotApi:
             "sendAudio": self._media_sender("audio"),
             "sendDocument": self._media_sender("document"),
             "answerCallbackQuery": self._answer_callback_query,
+            "getChatMember": self._get_chat_member,
         }
         # Method names are case-insensitive in the real API.
         self._handlers = {name.lower(): handler for name, handler in handlers.items()}
@@ -253,6 +256,12 @@ class BotApi:
     async def _delete_my_commands(self, params: Params) -> bool:
         self._commands.pop(_commands_key(params), None)
         return True
+
+    async def _get_chat_member(self, params: Params) -> dict[str, Any]:
+        chat_id = self._chat_id(params)
+        user_id = int(_require(params, "user_id"))
+        status = self.member_statuses.get((chat_id, user_id), "member")
+        return tgo.chat_member(tgo.user(user_id), status)
 
     async def _answer_callback_query(self, params: Params) -> bool:
         _require(params, "callback_query_id")

@@ -138,6 +138,37 @@ def chat(chat_id: int, chat_type: str, sender: dict[str, Any]) -> dict[str, Any]
     raise ValueError(f"chat_type must be private, group, supergroup or channel, not {chat_type!r}")
 
 
+#: getChatMember statuses the fake answers, as the Bot API spells them ("creator" is the owner).
+MEMBER_STATUSES = frozenset({"creator", "administrator", "member", "restricted", "left", "kicked"})
+_ADMIN_RIGHTS = (
+    "can_be_edited", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+    "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+    "can_post_stories", "can_edit_stories", "can_delete_stories",
+)  # fmt: skip
+_MEMBER_RIGHTS = (
+    "can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages", "can_send_polls",
+    "can_send_other_messages", "can_add_web_page_previews", "can_manage_topics", "can_send_audios",
+    "can_send_documents", "can_send_photos", "can_send_videos", "can_send_video_notes",
+    "can_send_voice_notes", "can_edit_tag", "can_react_to_messages",
+)  # fmt: skip
+
+
+def chat_member(member: dict[str, Any], status: str) -> dict[str, Any]:
+    """A `ChatMember` of each status with the fields the Bot API always sends for it."""
+    if status not in MEMBER_STATUSES:
+        raise ValueError(f"status must be one of {sorted(MEMBER_STATUSES)}, not {status!r}")
+    found: dict[str, Any] = {"status": status, "user": member}
+    if status in ("creator", "administrator"):
+        found["is_anonymous"] = False
+    if status == "administrator":
+        found.update(dict.fromkeys(_ADMIN_RIGHTS, True), can_be_edited=False)
+    if status == "restricted":
+        found.update(dict.fromkeys(_MEMBER_RIGHTS, False), is_member=True, until_date=0)
+    if status == "kicked":
+        found["until_date"] = 0
+    return found
+
+
 def photo_sizes(large: StoredFile, small: list[StoredFile], width: int, height: int) -> list[dict[str, Any]]:
     """PhotoSize entries in increasing size, as Telegram sends them; the last is `large`."""
     sizes = []

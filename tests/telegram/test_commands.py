@@ -13,6 +13,7 @@ from tests.fakes.audio import assert_decodes
 from tests.fakes.engine import RecordingEngine
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.harness import (
+    ALICE,
     BOB,
     GROUP,
     PRIVATE,
@@ -88,6 +89,8 @@ async def test_reset_puts_the_photo_aside(tg: FakeTelegram, bot: RunningBot, eng
 async def test_forget_asks_first_and_only_the_asker_can_confirm(
     tg: FakeTelegram, bot: RunningBot, engine: RecordingEngine
 ) -> None:
+    tg.set_member_status(GROUP, ALICE, "administrator")  # in a group only admins may (test_forget.py)
+    tg.set_member_status(GROUP, BOB, "administrator")
     tg.send_photo(GROUP, photos.jpeg(), chat_type="supergroup", caption=f"@{tg.bot_username}")
     await reply_to(tg, GROUP)
     command = tg.send_command(GROUP, "/forget", addressed=True, chat_type="supergroup")

@@ -145,3 +145,27 @@ async def test_a_restart_after_stop_starts_cleanly_on_the_same_fake(
     await start_bot()
     tg.send_command(PRIVATE, "/help")
     assert (await reply_to(tg, PRIVATE))["text"] == texts.HELP
+
+
+async def test_webhook_mode_without_a_configured_secret_makes_one_and_refuses_unsigned_updates(
+    tg: FakeTelegram, start_bot: StartBot
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram-hook"
+    await start_bot(
+        telegram={"mode": "webhook", "webhook_url": url, "webhook_listen": "127.0.0.1", "webhook_port": port}
+    )
+    secret = (await tg.wait_for("setWebhook", timeout=1))["secret_token"]
+    assert len(secret) >= 32  # made at start and handed to Telegram, which sends it with every update
+
+    update = {"update_id": 1, "message": tg.send_command(PRIVATE, "/help")}
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
+            async with http.post(url, json=update, headers=headers) as response:
+                assert response.status == 403
+        async with http.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+        ) as response:
+            assert response.status == 200
+    assert (await reply_to(tg, PRIVATE))["text"] == texts.HELP
+    assert len(tg.sent_messages(PRIVATE)) == 1  # the refused requests were never handled

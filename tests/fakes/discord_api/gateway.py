@@ -96,6 +96,8 @@ class FakeGateway:
             token=payload["token"],
             channel_id=payload["channel_id"],
             deadline=time.monotonic() + self._state.ack_deadline_seconds,
+            # A button's interaction starts out with the message it sits on as its original response.
+            original_id=(payload.get("message") or {}).get("id"),
         )
         await self.dispatch("INTERACTION_CREATE", payload)
 

@@ -134,6 +134,8 @@ class FakeRestApi:
                 response_message_loading=callback_type == 5,
                 response_message_ephemeral=bool(flags & EPHEMERAL_FLAG),
             )
+        elif callback_type == 7 and pending.original_id is not None:  # UPDATE_MESSAGE: the button's message
+            self._existing_message(pending.original_id, Call("PATCH", call.path, data, call.files))
         return _json(response)
 
     def _acked_interaction(self, app_id: str, token: str) -> PendingInteraction | None:

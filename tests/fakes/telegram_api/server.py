@@ -24,6 +24,7 @@ DEFAULT_TOKEN = "123456:TEST-TOKEN"
 BOT_USERNAME = "blipbot_test_bot"
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the cloud Bot API's getFile limit
 DEFAULT_GROUP_USER_ID = 1001
+ANONYMOUS_ADMIN_USER_ID = 1087968824  # @GroupAnonymousBot, the sender of messages posted as the group
 SHUTDOWN_TIMEOUT_SECONDS = 2.0
 
 
@@ -161,6 +162,22 @@ class FakeTelegram:
             chat_id, full, user_id=user_id, chat_type=chat_type, reply_to_message_id=reply_to_message_id
         )
 
+    def send_as_group(self, chat_id: int, text: str, *, chat_type: str = "supergroup") -> dict[str, Any]:
+        """Enqueue a text an anonymous admin posts as the group itself: from @GroupAnonymousBot, with
+        the group as `sender_chat`, as the Bot API delivers it."""
+        sender = {
+            **tgo.user(ANONYMOUS_ADMIN_USER_ID),
+            "is_bot": True,
+            "first_name": "Group",
+            "username": "GroupAnonymousBot",
+        }
+        content: dict[str, Any] = {"text": text, "sender_chat": tgo.chat(chat_id, chat_type, sender)}
+        if found := tgo.detect_entities(text):
+            content["entities"] = found
+        message = self._api.user_message(chat_id, sender, chat_type, content, None)
+        self._api.enqueue({"message": message})
+        return message
+
     def send_photo(
         self,
         chat_id: int,
@@ -213,6 +230,13 @@ class FakeTelegram:
         content: dict[str, Any] = {"document": document}
         _add_caption(content, caption)
         return self._enqueue_message(chat_id, content, user_id, chat_type, reply_to_message_id)
+
+    def set_member_status(self, chat_id: int, user_id: int, status: str) -> None:
+        """What getChatMember says of `user_id` in `chat_id`: "creator", "administrator", "member",
+        "restricted", "left" or "kicked"; everyone not set is a "member"."""
+        if status not in tgo.MEMBER_STATUSES:
+            raise ValueError(f"status must be one of {sorted(tgo.MEMBER_STATUSES)}, not {status!r}")
+        self._api.member_statuses[(chat_id, user_id)] = status
 
     def press_button(
         self, message: dict[str, Any], data: str, *, user_id: int | None = None
