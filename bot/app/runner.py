@@ -335,7 +335,7 @@ async def run_worker(settings: Settings, *, stop_event: asyncio.Event | None = N
                 prepare=lambda data: (
                     prepare_image(
                         data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels
-                    ).image
+                    ).model_image
                 ),
                 save_results=store.ledger.save_results,
                 claim_idle_ms=settings.queue.claim_idle_ms,

@@ -55,7 +55,7 @@ def model_request(
 ) -> GenerationRequest:
     """One prompt about `photo`; the caption options unless told otherwise."""
     return GenerationRequest(
-        image=photo.prepared.image,
+        image=photo.prepared.model_image,
         image_key=photo.stored.content_hash,
         prompt=prompt,
         options=options or ctx.options.caption_options,

@@ -101,3 +101,14 @@ def sign_image(lines: list[str] | tuple[str, ...], size: int = 48) -> Image.Imag
 def sign(*lines: str) -> bytes:
     """`sign_image` as a PNG upload."""
     return encode(sign_image(lines), "PNG")
+
+
+def large_jpeg(width: int = 4000, height: int = 3000) -> bytes:
+    """A camera-sized JPEG made in milliseconds (`gradient` builds pixels in Python: too slow here)."""
+    ramp = Image.linear_gradient("L")
+    channels = [
+        ramp.resize((width, height)),
+        ramp.rotate(90).resize((width, height)),
+        Image.new("L", (width, height), 90),
+    ]
+    return encode(Image.merge("RGB", channels), "JPEG", quality=85)
