@@ -36,7 +36,7 @@ async def test_an_answer_comes_with_the_conversation_and_spoken_when_voice_is_on
 
 
 async def test_a_person_behind_others_hears_their_place_in_line_before_the_answer(tmp_path):
-    engine = FakeEngine(delay_s=0.4)
+    engine = FakeEngine(delay_s=1.0)
     async with running_api(tmp_path, engine, limits={"photos_per_minute": 100}) as site:
         first = httpx.AsyncClient(base_url=site.url, timeout=30)
         second = httpx.AsyncClient(base_url=site.url, timeout=30)
@@ -44,7 +44,8 @@ async def test_a_person_behind_others_hears_their_place_in_line_before_the_answe
             first_csrf = csrf_of((await first.get("/")).text)
             second_csrf = csrf_of((await second.get("/")).text)
             ahead = asyncio.create_task(ask(first, first_csrf, "send", photos.png(seed=1), detail="brief"))
-            await asyncio.sleep(0.1)  # the first photo is with the model
+            while not engine.batches:  # the first photo is with the model
+                await asyncio.sleep(0.01)
             lines = await ask(second, second_csrf, "send", photos.png(seed=2), detail="brief")
             await ahead
     assert [line["event"] for line in lines] == ["queued", "answer"]
