@@ -83,6 +83,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Under a burst, writers queue for the one write lock: wait for it up to 30 s (the
+            # driver's default is 5 s), rather than apologising to people whose turn would come.
+            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.core import texts
 from bot.core.types import ChatRef, Reply, ReplyKind
@@ -34,7 +35,8 @@ def is_outage(error: BaseException) -> bool:
     """Whether `error` says the store cannot be reached (as opposed to a bug or a bad request)."""
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
-    return isinstance(error, ConnectionError | TimeoutError)
+    # PoolTimeout: every connection is busy (a burst); the store is there, but not for this request.
+    return isinstance(error, ConnectionError | TimeoutError | PoolTimeout)
 
 
 def replies_on_failure(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R | Reply]]:

@@ -8,6 +8,7 @@ goes wrong becomes a short `Reply` the user can act on: nothing a user sends can
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from PIL import Image
@@ -28,6 +29,8 @@ from bot.core.types import ChatRef, Reply, ReplyKind
 from inference.ocr import OcrResult, installed_languages, read_text
 from inference.queue import InferenceQueue
 from storage import Exchange, ReplyLedger, Store
+
+log = logging.getLogger(__name__)
 
 
 class ChatService:
@@ -102,9 +105,17 @@ class ChatService:
         return Reply(texts.HELP, ReplyKind.INFO)
 
     async def link_reply(self, chat: ChatRef, message_id: str, image_id: int) -> None:
-        """Remember that the bot's message `message_id` is about `image_id` (for replies to it)."""
-        chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
-        await self.ctx.store.link_message(chat_id, message_id, image_id)
+        """Remember that the bot's message `message_id` is about `image_id` (for replies to it).
+
+        Called after the answer is sent, so it never raises: a failure here must not make the
+        front end apologise for an answer the person already has (a second reply). A link not
+        kept only means a later reply to that message asks about the current photo instead.
+        """
+        try:
+            chat_id = await self.ctx.store.chat_id(chat.platform, chat.chat_id)
+            await self.ctx.store.link_message(chat_id, message_id, image_id)
+        except Exception as error:
+            log.warning("could not link message %s to its photo (%s)", message_id, type(error).__name__)
 
     async def conversation(self, chat: ChatRef) -> list[Exchange]:
         """What was said about the chat's current photo, oldest first (a description's question is "")."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
+
 from bot.core import texts
 from bot.core.preferences import Preferences
 from bot.core.service import ChatService, ServiceOptions
@@ -55,3 +57,27 @@ async def test_out_of_memory_in_a_shared_batch_still_answers_everyone(store):
         await worker.stop()
     assert all(reply.kind is ReplyKind.ANSWER for reply in replies), [r.text for r in replies]
     assert max(len(batch) for batch in engine.batches) > 1  # they did share a batch first
+
+
+async def test_a_link_that_cannot_be_kept_after_the_answer_was_sent_raises_nothing(store):
+    engine = FakeEngine()
+    worker = InferenceWorker(engine, queue_size=8, max_batch_size=4, batch_wait_ms=0)
+    await worker.start()
+    service = ChatService(store, worker, ServiceOptions(preferences=Preferences(detail="brief")))
+    try:
+        [alice] = people(1)
+        reply = await service.describe_photo(alice, photos.jpeg())
+        async with store.engine.begin() as connection:  # the write fails between the send and the link
+            await connection.execute(text("DROP TABLE message_images"))
+        await service.link_reply(alice, "42", reply.image_id or 0)  # logged, not raised
+    finally:
+        await worker.stop()
+
+
+def test_a_pool_with_every_connection_busy_counts_as_an_outage():
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from bot.core.failures import is_outage
+
+    assert is_outage(PoolTimeout("QueuePool limit of size 5 overflow 10 reached"))
+    assert not is_outage(ValueError("a bug"))
