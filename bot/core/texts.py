@@ -24,7 +24,7 @@ Commands:
 /language: the language of the text I read, for example /language eng.
 /settings: show your settings.
 /reset: start over with no current photo.
-/forget: delete everything I stored for this chat.
+/forget: delete everything I stored for this chat. In a group, only its admins can.
 /privacy: what I store and for how long.
 /help: show this message.
 My answers come from an AI model. They can be wrong, so please double check anything important."""
