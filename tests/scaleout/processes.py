@@ -105,9 +105,14 @@ class BlipbotProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def terminate(self, timeout: float = 30.0) -> int:
+    async def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, and its exit status once it has stopped.
+
+        Waited for in a thread: the fake servers run on this event loop, and a process shutting
+        down still talks to them (a blocked loop made its last sends time out and be retried).
+        """
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        return await asyncio.to_thread(self.process.wait, timeout)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -66,5 +66,5 @@ async def test_serve_answers_the_replicate_client_and_finishes_a_prediction_afte
     await asyncio.to_thread(asked.wait)
     assert asked.status == "succeeded" and asked.output, again.log
 
-    assert again.terminate() == 0
+    assert await again.terminate() == 0
     assert TOKEN not in front.log + again.log + worker.log

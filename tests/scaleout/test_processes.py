@@ -79,8 +79,8 @@ async def test_two_workers_answer_20_photos_each_once_though_one_is_killed_mid_b
     assert [len(answers(tg, chat)) for chat in chats[:5]] == [2] * 5
     survivor = next(worker for worker_id, worker in ids.items() if worker_id != victim)
     assert survivor.process.poll() is None
-    assert frontend.terminate() == 0
-    assert survivor.terminate() == 0, survivor.log
+    assert await frontend.terminate() == 0
+    assert await survivor.terminate() == 0, survivor.log
 
 
 async def test_answers_owed_by_a_killed_front_end_are_sent_once_after_it_restarts(
@@ -114,8 +114,8 @@ async def test_answers_owed_by_a_killed_front_end_are_sent_once_after_it_restart
         said = [p for p in tg.sent_messages(chat) if not p["text"].startswith("You are ")]
         assert len(said) == 1, f"chat {chat} got {[p['text'] for p in said]}"
         assert (said[0].get("reply_parameters") or {}).get("message_id") == photo["message_id"]
-    assert again.terminate() == 0
-    assert worker.terminate() == 0
+    assert await again.terminate() == 0
+    assert await worker.terminate() == 0
 
 
 async def test_sigterm_lets_a_worker_finish_and_acknowledge_its_batch(
@@ -134,7 +134,7 @@ async def test_sigterm_lets_a_worker_finish_and_acknowledge_its_batch(
         if (await pending_by_worker(redis, deployment.names)).get(worker_id):
             break
         await asyncio.sleep(0.02)
-    assert worker.terminate() == 0, worker.log
+    assert await worker.terminate() == 0, worker.log
     assert (await pending_by_worker(redis, deployment.names)).get(worker_id, 0) == 0, "its batch acknowledged"
     assert "stopped after" in worker.log
 
@@ -143,5 +143,5 @@ async def test_sigterm_lets_a_worker_finish_and_acknowledge_its_batch(
     await wait_until(lambda: all(answers(tg, chat) for chat in chats), 90, "an answer in every chat")
     await asyncio.sleep(2)
     assert [len(answers(tg, chat)) for chat in chats] == [1] * len(chats)
-    assert frontend.terminate() == 0
-    assert again.terminate() == 0
+    assert await frontend.terminate() == 0
+    assert await again.terminate() == 0

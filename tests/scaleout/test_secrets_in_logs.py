@@ -76,7 +76,7 @@ async def test_a_whole_session_at_debug_level_logs_no_secret(
         csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         unlocked = await http.post("/", data={"csrf": csrf, "action": "unlock", "code": ACCESS_CODE})
         assert 'id="photo"' in unlocked.text
-    assert bot.terminate() == 0
+    assert await bot.terminate() == 0
     output = bot.log
     assert "DEBUG" in output  # the level really was DEBUG
     for secret in (tg.token, API_TOKEN, WEBHOOK_SECRET, ACCESS_CODE, SESSION_SECRET, DB_PASSWORD):
