@@ -1,9 +1,11 @@
 """The Bot API's HTTP face: /bot<token>/<method> answered by BotApi or by a fault a test injected, and
-/file/bot<token>/<path> downloads of stored files; every authorised call is logged in the CallLog.
+/file/bot<token>/<path> downloads of stored files (logged, and faults queued, under `DOWNLOAD`);
+every authorised call is logged in the CallLog.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -16,6 +18,11 @@ from tests.fakes.telegram_api.calls import CallLog, Params
 from tests.fakes.telegram_methods import BotApi, BotApiError
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # the cloud Bot API's limit for files a bot sends
+#: The fault key for file downloads: not a Bot API method, so it cannot collide with one.
+DOWNLOAD = "file download"
+#: How long a hanging fault holds its request: past any client's read timeout, and cut short when
+#: the server stops (its shutdown timeout cancels the handler).
+HANG_SECONDS = 120.0
 
 
 @dataclass
@@ -24,6 +31,7 @@ class _Fault:
     description: str
     retry_after: int | None
     disconnect: bool
+    hang: bool
 
 
 class BotApiRoutes:
@@ -50,6 +58,7 @@ class BotApiRoutes:
         retry_after: int | None,
         description: str | None,
         disconnect: bool,
+        hang: bool,
     ) -> None:
         """Queue `times` faults for `method`; see `FakeTelegram.fail_next`."""
         if status == HTTPStatus.TOO_MANY_REQUESTS and retry_after is None:
@@ -61,7 +70,7 @@ class BotApiRoutes:
                 else HTTPStatus(status).phrase
             )
         for _ in range(times):
-            self._faults[method.lower()].append(_Fault(status, description, retry_after, disconnect))
+            self._faults[method.lower()].append(_Fault(status, description, retry_after, disconnect, hang))
 
     async def _handle_method(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self._token:
@@ -71,7 +80,7 @@ class BotApiRoutes:
         try:
             faults = self._faults.get(method.lower())
             if faults:
-                return _answer_fault(request, faults.popleft())
+                return await _answer_fault(request, faults.popleft())
             try:
                 result = await self._api.dispatch(method, call.params)
             except BotApiError as exc:
@@ -82,10 +91,23 @@ class BotApiRoutes:
             self._log.mark_answered(call)
 
     async def _handle_download(self, request: web.Request) -> web.StreamResponse:
-        file = self._api.files_by_path.get(request.match_info["file_path"])
+        path = request.match_info["file_path"]
+        file = self._api.files_by_path.get(path)
         if request.match_info["token"] != self._token or file is None:
             return _reply(tgo.error_body(404, "Not Found"), 404)
-        return web.Response(body=file.data, content_type="application/octet-stream")
+        call = self._log.record(DOWNLOAD, {"file_path": path})
+        try:
+            faults = self._faults.get(DOWNLOAD)
+            if faults:
+                fault = faults.popleft()
+                if fault.status >= 500 and not (fault.disconnect or fault.hang):
+                    # The file server is a plain web server: its errors are pages, not Bot API JSON.
+                    return web.Response(status=fault.status, text=f"<html>{fault.description}</html>")
+                return await _answer_fault(request, fault)
+            call.ok = True
+            return web.Response(body=file.data, content_type="application/octet-stream")
+        finally:
+            self._log.mark_answered(call)
 
 
 async def _read_params(request: web.Request) -> Params:
@@ -104,7 +126,12 @@ async def _read_params(request: web.Request) -> Params:
     return params
 
 
-def _answer_fault(request: web.Request, fault: _Fault) -> web.StreamResponse:
+async def _answer_fault(request: web.Request, fault: _Fault) -> web.StreamResponse:
+    if fault.hang:
+        # Accept the request and never answer it in time: the client's read timeout fires. The
+        # call was not handled (a request lost on the way), so a retry must not repeat its effect.
+        await asyncio.sleep(HANG_SECONDS)
+        return web.Response(status=HTTPStatus.GATEWAY_TIMEOUT)
     if fault.disconnect:
         # Abort the socket: the client sees a reset with no response, like a flaky network.
         if request.transport is not None:

@@ -274,6 +274,11 @@ class FakeTelegram:
         """Every authorised request in arrival order, including unanswered long polls and injected faults."""
         return [(call.method, call.params) for call in self._log.entries]
 
+    def outcomes(self, method: str) -> list[bool]:
+        """For each call of `method` (or `DOWNLOAD`) so far, in order: True when it was answered with
+        success, False for an injected fault (or one still hanging)."""
+        return [call.ok for call in self._log.entries if call.method.lower() == method.lower()]
+
     @property
     def unknown_methods(self) -> list[str]:
         """Methods the fake does not implement; they were answered `true` so the bot kept running."""
@@ -310,14 +315,23 @@ class FakeTelegram:
         retry_after: int | None = None,
         description: str | None = None,
         disconnect: bool = False,
+        hang: bool = False,
     ) -> None:
         """Answer the next `times` calls of `method` with an error instead of handling them.
 
-        status 429 adds `parameters.retry_after` (default 1 s), which PTB raises as RetryAfter;
-        `disconnect=True` drops the connection without an answer, which PTB raises as NetworkError.
+        `method` may be `DOWNLOAD` for file downloads, whose 5xx answers are HTML pages as a web
+        server's are. status 429 adds `parameters.retry_after` (default 1 s), which PTB raises as
+        RetryAfter; `disconnect=True` drops the connection without an answer, which PTB raises as
+        NetworkError; `hang=True` never answers in time, which PTB raises as TimedOut.
         """
         self._routes.fail_next(
-            method, times, status, retry_after=retry_after, description=description, disconnect=disconnect
+            method,
+            times,
+            status,
+            retry_after=retry_after,
+            description=description,
+            disconnect=disconnect,
+            hang=hang,
         )
 
 
