@@ -3,20 +3,22 @@
 A data URI is kept as an uploaded file when the prediction is created, so the stored input holds
 a URL, never image data, and a prediction re-run after a restart can find its photo again. A URL
 is fetched when the prediction runs: with a time limit, a size limit counted while reading, and,
-unless `api.allow_private_urls` is on, never from loopback or private addresses, on every redirect.
+unless `api.allow_private_urls` is on, never from loopback or private addresses, on every redirect
+(each hop connects to the address that was checked: see `addresses`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import uuid
 from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
 
-from bot.api.addresses import UnknownHost, points_inside
+from bot.api.addresses import InsideAddress, Resolve, UnknownHost, public_request, resolve_host
 from bot.api.config import ApiConfig
 from storage import FileStore
 
@@ -34,12 +36,20 @@ class ImageInputs:
     """Turns `image` inputs into references on the way in and into bytes when the model needs them."""
 
     def __init__(
-        self, config: ApiConfig, files: FileStore, *, max_bytes: int, http: httpx.AsyncClient
+        self,
+        config: ApiConfig,
+        files: FileStore,
+        *,
+        max_bytes: int,
+        http: httpx.AsyncClient,
+        resolve: Resolve = resolve_host,
     ) -> None:
         self.config = config
         self.files = files
         self.max_bytes = max_bytes
         self.http = http
+        #: Names to addresses for the private-network check; the request connects to what it answers.
+        self.resolve = resolve
         #: Origins that are this server: a URL there names an uploaded file, read from the store.
         self.own_origins: set[str] = {_origin(f"http://{config.listen}:{config.port}")}
         if config.public_url:
@@ -88,18 +98,30 @@ class ImageInputs:
         return await self._download(image)
 
     async def _download(self, url: str) -> bytes:
-        """GET `url`, following up to `MAX_REDIRECTS` redirects, each hop checked like the first."""
+        """GET `url`, following up to `MAX_REDIRECTS` redirects, each hop resolved and checked anew."""
         for _ in range(MAX_REDIRECTS + 1):
-            if not self.config.allow_private_urls:
-                await _refuse_private(url)
             try:
-                async with self.http.stream(
-                    "GET", url, timeout=self.config.fetch_timeout_s, follow_redirects=False
-                ) as response:
+                request = await public_request(
+                    self.http,
+                    "GET",
+                    url,
+                    resolve=self.resolve,
+                    allow_private=self.config.allow_private_urls,
+                    timeout=self.config.fetch_timeout_s,
+                )
+                sent = await self.http.send(request, stream=True, follow_redirects=False)
+                async with contextlib.aclosing(sent) as response:
                     if response.has_redirect_location:
-                        url = str(response.url.join(response.headers["location"]))
+                        # Joined to the URL as named: the request's own URL holds the address.
+                        url = str(httpx.URL(url).join(response.headers["location"]))
                         continue
                     return await self._read(response)
+            except InsideAddress:
+                raise ImageInputError(
+                    "The image URL points into a private network, which this server does not fetch from."
+                ) from None
+            except UnknownHost:
+                raise ImageInputError("The image URL's host name could not be found.") from None
             except httpx.TimeoutException:
                 raise ImageInputError(
                     f"The image URL did not answer within {self.config.fetch_timeout_s:g} seconds."
@@ -124,17 +146,6 @@ class ImageInputs:
 
     def _too_large(self) -> str:
         return f"The image at the URL is larger than {self.max_bytes // (1024 * 1024)} MB."
-
-
-async def _refuse_private(url: str) -> None:
-    try:
-        inside = await points_inside(url)
-    except UnknownHost:
-        raise ImageInputError("The image URL's host name could not be found.") from None
-    if inside:
-        raise ImageInputError(
-            "The image URL points into a private network, which this server does not fetch from."
-        )
 
 
 def decode_data_uri(uri: str) -> bytes:

@@ -19,7 +19,7 @@ import uuid
 
 import httpx
 
-from bot.api.addresses import UnknownHost, points_inside
+from bot.api.addresses import InsideAddress, Resolve, UnknownHost, public_request, resolve_host
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,14 @@ class WebhookSender:
         *,
         allow_private: bool = False,
         retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+        resolve: Resolve = resolve_host,
     ) -> None:
         self.http = http
         self.secret = secret
         self.allow_private = allow_private
         self.retry_delays_s = retry_delays_s
+        #: Names to addresses for the private-network check; the webhook connects to what it answers.
+        self.resolve = resolve
         self._sending: set[asyncio.Task[None]] = set()
 
     def send(self, url: str, body: bytes, *, event: str, prediction_id: str) -> None:
@@ -72,16 +75,6 @@ class WebhookSender:
 
     async def _deliver(self, url: str, body: bytes, event: str, prediction_id: str) -> None:
         delays = self.retry_delays_s if event == "completed" else ()
-        if not self.allow_private:
-            try:
-                inside = await points_inside(url)
-            except UnknownHost:
-                inside = False  # the send below fails, and is retried: the name may come back
-            if inside:
-                log.warning(
-                    "webhook %s for %s not sent: it points into a private network", event, prediction_id
-                )
-                return
         webhook_id = f"msg_{uuid.uuid4().hex}"
         for attempt in range(len(delays) + 1):
             timestamp = int(time.time())
@@ -93,13 +86,29 @@ class WebhookSender:
                 "user-agent": "blipbot-webhook",
             }
             try:
-                response = await self.http.post(url, content=body, headers=headers, timeout=10.0)
+                # Resolved and checked at every try, and sent to the address checked.
+                request = await public_request(
+                    self.http,
+                    "POST",
+                    url,
+                    resolve=self.resolve,
+                    allow_private=self.allow_private,
+                    timeout=10.0,
+                    headers=headers,
+                    content=body,
+                )
+                response = await self.http.send(request)
                 outcome = f"HTTP {response.status_code}"
                 if response.status_code != 429 and response.status_code < 500:
                     log.info("webhook %s for %s: %s", event, prediction_id, outcome)
                     return
-            except (httpx.HTTPError, httpx.InvalidURL) as error:
-                outcome = type(error).__name__
+            except InsideAddress:
+                log.warning(
+                    "webhook %s for %s not sent: it points into a private network", event, prediction_id
+                )
+                return
+            except (UnknownHost, httpx.HTTPError, httpx.InvalidURL) as error:
+                outcome = type(error).__name__  # an unknown name is retried: it may come back
             if attempt < len(delays):
                 await asyncio.sleep(delays[attempt])
         log.warning(
