@@ -103,5 +103,6 @@ class BlipCaptionEngine:
                     new_tokens=len(g.token_ids),
                     mean_logprob=g.mean_logprob,
                     generation_ms=elapsed_ms,
+                    token_ids=tuple(g.token_ids),
                 )
         return results

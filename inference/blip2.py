@@ -5,22 +5,33 @@ does inside (`num_query_tokens` `<image>` placeholders in front of each prompt, 
 replaced by the photo's Q-Former output) but with two memories keyed by the photo's content hash:
 the Q-Former output, so a follow-up skips the vision tower, and (decoder-only models) the
 key/value states of the photo's latest conversation, so a follow-up reads only its new tokens.
+Several rows about a new photo in one batch (a description) share one reading of its start.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from transformers import Blip2ForConditionalGeneration, DynamicCache
+from transformers import Blip2ForConditionalGeneration
 
 from inference.embedding_cache import ByteLRU, tensor_bytes
 from inference.generation import Generated, beam_width, eos_ids, pixel_dtype, read_generation, shared_options
-from inference.kv_prefix import BatchLayout, Prefix, assemble_cache, extract_prefixes, reusable_length
+from inference.kv_prefix import (
+    DEFAULT_KV_CACHE_TOKENS,
+    BatchLayout,
+    Prefix,
+    assemble_cache,
+    extract_prefixes,
+    kv_bytes_per_token,
+    reusable_length,
+    shared_starts,
+)
 from inference.loading import ModelLoadError, load_processor, load_weights, read_config, resolve_placement
+from inference.prefill import generated_prefixes, prefill, read_prompts_once
 from inference.prompts import clean_answer
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 
@@ -40,11 +51,12 @@ class Blip2Engine:
     """A loaded BLIP-2 (OPT or Flan-T5) that serves batches of `GenerationRequest`s.
 
     Built from already loaded objects so tests can hand it a random model; `load` does the loading.
-    `embedding_cache_mb` bounds each of the two per-photo memories (image features; key/value
-    prefixes, decoder-only models); 0 turns both off. Two GPU options stay off by default because
-    they are unmeasured: `static_cache` (a fixed-size key/value cache, which `transformers` pairs
-    with a compiled decoding step on CUDA; it rules out prefix reuse) and `compile` (torch.compile
-    of the vision tower and Q-Former).
+    Each per-photo memory has its own budget, 0 turning it off: `embedding_cache_mb` for image
+    features, `kv_cache_tokens` for key/value prefixes (decoder-only models), counted in tokens
+    because what a token costs depends on the model (`kv_bytes_per_token`). Two GPU options stay
+    off by default because they are unmeasured: `static_cache` (a fixed-size key/value cache,
+    which `transformers` pairs with a compiled decoding step on CUDA; it rules out prefix reuse)
+    and `compile` (torch.compile of the vision tower and Q-Former).
     """
 
     can_answer_questions = True
@@ -57,6 +69,7 @@ class Blip2Engine:
         name: str,
         *,
         embedding_cache_mb: float = 0,
+        kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
         static_cache: bool = False,
         compile: bool = False,
     ) -> None:
@@ -84,8 +97,13 @@ class Blip2Engine:
         self._pixel_dtype = pixel_dtype(model)
         self._static_cache = static_cache
         self.features: ByteLRU[torch.Tensor] = ByteLRU.from_mb(embedding_cache_mb)
+        #: What one token of a kept prefix takes: the key/value states of every decoder layer.
+        self.kv_bytes_per_token = kv_bytes_per_token(config.text_config, self._embeddings.weight.dtype)
+        if kv_cache_tokens < 0:
+            raise ValueError(f"kv_cache_tokens must be 0 or more, got {kv_cache_tokens}")
         reuse_prefixes = self._decoder_only and not static_cache
-        self.prefixes: ByteLRU[Prefix] = ByteLRU.from_mb(embedding_cache_mb if reuse_prefixes else 0)
+        kv_budget = kv_cache_tokens * self.kv_bytes_per_token if reuse_prefixes else 0
+        self.prefixes: ByteLRU[Prefix] = ByteLRU(kv_budget)
         # Photos preprocessed by `prepare` on another thread while a batch generates. That pays
         # when the device is a GPU; on the CPU the two threads would only share the same cores.
         self.overlaps_preprocessing = self.device.type != "cpu"
@@ -102,6 +120,7 @@ class Blip2Engine:
         device: str = "auto",
         precision: str = "fp32",
         embedding_cache_mb: float = 0,
+        kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
         static_cache: bool = False,
         compile: bool = False,
     ) -> Blip2Engine:
@@ -121,6 +140,7 @@ class Blip2Engine:
             placement.device,
             name=model,
             embedding_cache_mb=embedding_cache_mb,
+            kv_cache_tokens=kv_cache_tokens,
             static_cache=static_cache,
             compile=compile,
         )
@@ -148,15 +168,25 @@ class Blip2Engine:
             return []
         options = shared_options(requests)
         started = time.perf_counter()
+        keys = [request.image_key for request in requests]
         with torch.inference_mode():
             rows = self.token_rows(requests, options)
-            prefixes = [self.prefixes.get(r.image_key) if self.prefixes.enabled else None for r in requests]
+            prefixes = [self.prefixes.get(key) if self.prefixes.enabled else None for key in keys]
             reused = [reusable_length(row, prefix) for row, prefix in zip(rows, prefixes, strict=True)]
+            # Rows whose image queries are in a reused prefix need no features at all.
+            features = self.image_features(
+                [request for request, n in zip(requests, reused, strict=True) if n < self._num_query_tokens]
+            )
+            starts = shared_starts(keys, rows, prefixes) if self.prefixes.enabled else {}
+            if starts:
+                read = self._read_starts(starts, features)
+                prefixes = [read.get(key, prefix) for key, prefix in zip(keys, prefixes, strict=True)]
+                reused = [reusable_length(row, prefix) for row, prefix in zip(rows, prefixes, strict=True)]
             layout = BatchLayout.plan(rows, reused)
-            output = self._generate(requests, options, layout, prefixes)
+            output = self._generate(keys, options, layout, prefixes, features)
             generated = read_generation(self._language_model, output, self._eos_token_ids)
             if self.prefixes.enabled:
-                self._remember_prefixes(requests, options, layout, output, generated)
+                self._remember_prefixes(keys, options, layout, output, generated)
         texts = self._tokenizer.batch_decode([g.token_ids for g in generated], skip_special_tokens=True)
         elapsed_ms = (time.perf_counter() - started) * 1000
         return [
@@ -165,6 +195,7 @@ class Blip2Engine:
                 new_tokens=len(g.token_ids),
                 mean_logprob=g.mean_logprob,
                 generation_ms=elapsed_ms,
+                token_ids=tuple(g.token_ids),
             )
             for request, g, text in zip(requests, generated, texts, strict=True)
         ]
@@ -233,22 +264,51 @@ class Blip2Engine:
             ready.update(zip(fresh, processed["pixel_values"], strict=True))
         return torch.stack([ready[key] for key in images])
 
+    def _embed(
+        self, keys: Sequence[str], layout: BatchLayout, features: Mapping[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The layout's ids, attention mask and input embeddings, each photo's features in its image queries.
+
+        Padding gets the image token's id: every row holds it already, so a repetition penalty
+        sees the same set of ids in a padded row as in the row alone. Rows that reuse their image
+        queries from a prefix are not given features: those columns are never read.
+        """
+        ids, mask = layout.tensors(self._image_token_id, self.device)
+        embeds = self._embeddings(ids)
+        for i, reused in enumerate(layout.reused):
+            if reused < self._num_query_tokens:
+                # A shared start may stop inside the image queries (a tokenizer without a BOS).
+                columns = layout.columns(i)[: self._num_query_tokens]
+                embeds[i, columns] = features[keys[i]][: len(columns)]
+        return ids, mask, embeds
+
+    def _read_starts(
+        self, starts: Mapping[str, Sequence[int]], features: Mapping[str, torch.Tensor]
+    ) -> dict[str, Prefix]:
+        """Read each photo's shared start (`shared_starts`) once, all in one pass, and keep it as its prefix.
+
+        The batch's rows then continue from it like any follow-up; a later batch about the photo
+        (the description's questions after its caption) finds it, or the longer prefix kept after
+        this batch, which begins with it.
+        """
+        layout = BatchLayout.plan(list(starts.values()))
+        _, mask, embeds = self._embed(list(starts), layout, features)
+        cache = prefill(self._language_model, embeds, mask, None)
+        prefixes = extract_prefixes(cache, layout, range(len(starts)), [() for _ in starts])
+        read = dict(zip(starts, prefixes, strict=True))
+        for key, prefix in read.items():
+            self.prefixes.put(key, prefix, prefix.nbytes)
+        return read
+
     def _generate(
         self,
-        requests: Sequence[GenerationRequest],
+        keys: Sequence[str],
         options: GenerationOptions,
         layout: BatchLayout,
         prefixes: Sequence[Prefix | None],
+        features: Mapping[str, torch.Tensor],
     ) -> Any:
-        # Padding gets the image token's id: every row holds it already, so a repetition penalty
-        # sees the same set of ids in a padded row as in the row alone.
-        ids, mask = layout.tensors(self._image_token_id, self.device)
-        embeds = self._embeddings(ids)
-        # Rows whose image queries are in a reused prefix need no features at all.
-        needing = [i for i, reused in enumerate(layout.reused) if reused < self._num_query_tokens]
-        features = self.image_features([requests[i] for i in needing])
-        for i in needing:
-            embeds[i, layout.columns(i)[: self._num_query_tokens]] = features[requests[i].image_key]
+        ids, mask, embeds = self._embed(keys, layout, features)
         kwargs: dict[str, Any] = {
             **options.generate_kwargs(),
             "inputs_embeds": embeds,
@@ -262,7 +322,7 @@ class Blip2Engine:
             cache = assemble_cache(layout, prefixes, self._language_model.config)
             beams = beam_width(options)
             if beams > 1 and not self._static_cache:
-                cache = self._read_prompts_once(layout, embeds, mask, cache)
+                cache = read_prompts_once(self._language_model, layout, embeds, mask, cache)
             if cache is not None:
                 if beams > 1:
                     cache.batch_repeat_interleave(beams)  # generate expands only tensors
@@ -271,54 +331,19 @@ class Blip2Engine:
                 kwargs["cache_implementation"] = "static"
         return self._language_model.generate(**kwargs)
 
-    def _read_prompts_once(
-        self, layout: BatchLayout, embeds: torch.Tensor, mask: torch.Tensor, cache: DynamicCache | None
-    ) -> DynamicCache | None:
-        """Read every prompt token but the last into the cache, once per request.
-
-        Beam search copies each prompt `num_beams` times before reading it; reading it first and
-        copying the states does the same arithmetic once. `generate` then reads the last token,
-        per beam, for the first logits. Positions are made as `generate` makes them.
-        """
-        start, stop = layout.past_columns, layout.width - 1
-        if stop <= start:
-            return cache
-        cache = cache if cache is not None else DynamicCache(config=self._language_model.config)
-        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
-        self._language_model(
-            inputs_embeds=embeds[:, start:stop],
-            attention_mask=mask[:, :stop],
-            position_ids=positions[:, start:stop],
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        return cache
-
     def _remember_prefixes(
         self,
-        requests: Sequence[GenerationRequest],
+        keys: Sequence[str],
         options: GenerationOptions,
         layout: BatchLayout,
         output: Any,
         generated: Sequence[Generated],
     ) -> None:
-        cache = getattr(output, "cache", None)
-        if cache is None:
-            return
-        beams = beam_width(options)
-        if beams == 1:
-            # The cache holds every generated token but the last one; keep the answer up to its end.
-            steps = output.sequences.shape[1] - layout.width
-            appended = [g.token_ids[: max(0, steps - 1)] for g in generated]
-        else:
-            # Beam search reorders its cache by beam; only the prompt, the same in every beam, is kept.
-            appended = [[] for _ in generated]
-        cache_rows = [i * beams for i in range(len(requests))]
+        """Keep each request's prefix under its photo (the last request of a photo wins)."""
         try:
-            prefixes = extract_prefixes(cache, layout, cache_rows, appended)
+            prefixes = generated_prefixes(output, options, layout, generated)
         except ValueError:  # remembering only saves work later: it must never cost an answer
             log.warning("could not keep the key/value prefixes of a batch", exc_info=True)
             return
-        for request, prefix in zip(requests, prefixes, strict=True):
-            self.prefixes.put(request.image_key, prefix, prefix.nbytes)
+        for key, prefix in zip(keys, prefixes, strict=False):  # none when `generate` kept no cache
+            self.prefixes.put(key, prefix, prefix.nbytes)

@@ -2,7 +2,8 @@
 
 The BLIP-2 engine keeps two of these, keyed by the photo's content hash: the projected Q-Former
 output (so a follow-up question skips the vision tower) and the key/value prefix of the photo's
-latest conversation (so it skips re-reading the turns it already read). A budget of 0 disables one.
+latest conversation (so it skips re-reading the turns it already read). Each has its own budget
+(the engine sizes the second from a count of tokens); a budget of 0 disables one.
 """
 
 from __future__ import annotations

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from inference.blip import BlipCaptionEngine
 from inference.blip2 import Blip2Engine
+from inference.kv_prefix import DEFAULT_KV_CACHE_TOKENS
 from inference.loading import PRECISIONS, ModelLoadError, read_config
 from inference.types import Engine
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
-#: What a photo's image features and key/value prefix may take, each, unless told otherwise.
+#: What recent photos' image features may take unless told otherwise (about 160 KiB a photo for
+#: blip2-opt-2.7b in fp16). Key/value prefixes have their own budget, `DEFAULT_KV_CACHE_TOKENS`.
 DEFAULT_EMBEDDING_CACHE_MB = 256
 
-__all__ = ["DEFAULT_MODEL", "PRECISIONS", "Blip2Engine", "BlipCaptionEngine", "ModelLoadError", "load_engine"]
+__all__ = [
+    "DEFAULT_KV_CACHE_TOKENS",
+    "DEFAULT_MODEL",
+    "PRECISIONS",
+    "Blip2Engine",
+    "BlipCaptionEngine",
+    "ModelLoadError",
+    "load_engine",
+]
 
 
 def load_engine(
@@ -26,6 +36,7 @@ def load_engine(
     precision: str = "fp32",
     caption_prefix: str = "",
     embedding_cache_mb: float = DEFAULT_EMBEDDING_CACHE_MB,
+    kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
     static_cache: bool = False,
     compile: bool = False,
 ) -> Engine:
@@ -34,9 +45,10 @@ def load_engine(
     `device` is "auto" (the GPU if there is one), "cpu", "cuda" or "cuda:N"; `precision` is one of
     `PRECISIONS` (int8/int4 need CUDA and bitsandbytes). `caption_prefix` is the text captions
     start from; only BLIP v1 needs to know it, to tell captions from questions. BLIP-2 only:
-    `embedding_cache_mb` bounds what is remembered per photo (0: nothing), `static_cache` and
-    `compile` are GPU experiments, off by default (see `Blip2Engine`). Slow (seconds to
-    minutes): call it once at start-up, off the event loop. Raises `ModelLoadError`.
+    `embedding_cache_mb` bounds the remembered image features, `kv_cache_tokens` the remembered
+    key/value prefixes, in tokens (0 turns either off); `static_cache` and `compile` are GPU
+    experiments, off by default (see `Blip2Engine`). Slow (seconds to minutes): call it once at
+    start-up, off the event loop. Raises `ModelLoadError`.
     """
     model_type = read_config(model).model_type
     if model_type == "blip-2":
@@ -45,6 +57,7 @@ def load_engine(
             device=device,
             precision=precision,
             embedding_cache_mb=embedding_cache_mb,
+            kv_cache_tokens=kv_cache_tokens,
             static_cache=static_cache,
             compile=compile,
         )

@@ -130,6 +130,8 @@ def decode_result(payload: str) -> GenerationResult | str:
     if "error" in data:
         return str(data["error"])
     data.pop("worker", None)
+    # JSON has no tuples: the ids come back as a list (and are absent from older payloads).
+    data["token_ids"] = tuple(data.get("token_ids", ()))
     return GenerationResult(**data)
 
 

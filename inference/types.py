@@ -80,12 +80,17 @@ class GenerationRequest:
 
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
-    """What the model said, cleaned, with the numbers the logs and the honesty check need."""
+    """What the model said, cleaned, with the numbers the logs and the honesty check need.
+
+    `token_ids` are the new tokens as generated (end-of-sequence and padding removed), so a
+    benchmark can check two ways of serving for the same output exactly, not by decoded text.
+    """
 
     text: str
     new_tokens: int
     mean_logprob: float | None = None
     generation_ms: float = 0.0
+    token_ids: tuple[int, ...] = ()
 
 
 class Engine(Protocol):

@@ -47,6 +47,7 @@ class InferenceConfig(Section):
     batch_wait_ms: float = Field(default=5.0, ge=0)
     request_timeout_s: float = Field(default=120.0, gt=0)
     embedding_cache_mb: int = Field(default=256, ge=0)
+    kv_cache_tokens: int = Field(default=8192, ge=0)
     caption_beams: int = Field(default=5, ge=1)
     caption_max_new_tokens: int = Field(default=30, ge=1)
     answer_beams: int = Field(default=5, ge=1)

@@ -116,6 +116,7 @@ async def load_configured_engine(settings: Settings) -> Engine:
         precision=inf.precision,
         caption_prefix=inf.caption_prefix,
         embedding_cache_mb=inf.embedding_cache_mb,
+        kv_cache_tokens=inf.kv_cache_tokens,
     )
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 
 from inference.blip2 import Blip2Engine
 from inference.generation import read_generation
+from inference.kv_prefix import DEFAULT_KV_CACHE_TOKENS
 from inference.model import load_engine
 from inference.prompts import question_prompt
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
@@ -35,9 +36,14 @@ class HistoryEntry:
     answer: str
 
 
-def engine(tiny: tuple[Any, Any], cache_mb: float = 64) -> Blip2Engine:
+def engine(tiny: tuple[Any, Any], cache_mb: float = 64, kv_tokens: int | None = None) -> Blip2Engine:
+    """An engine on the tiny model; `cache_mb=0` alone makes one that remembers nothing at all."""
     model, processor = tiny
-    return Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=cache_mb)
+    if kv_tokens is None:
+        kv_tokens = DEFAULT_KV_CACHE_TOKENS if cache_mb else 0
+    return Blip2Engine(
+        model, processor, "cpu", "tiny", embedding_cache_mb=cache_mb, kv_cache_tokens=kv_tokens
+    )
 
 
 def request(photo: Image.Image, prompt: str, options: GenerationOptions, key: str | None = None):
@@ -241,7 +247,8 @@ def test_the_least_recently_used_photo_is_forgotten_first(
 ) -> None:
     model, _ = tiny
     features_bytes = model.config.num_query_tokens * model.config.text_config.hidden_size * 4
-    served = engine(tiny, cache_mb=1.5 * features_bytes / 2**20)  # room for one photo's features
+    # Room for one photo's features, and for fewer key/value tokens than one prefix holds.
+    served = engine(tiny, cache_mb=1.5 * features_bytes / 2**20, kv_tokens=model.config.num_query_tokens)
     first, second = make_photo(1), make_photo(2)
 
     served.generate_batch([request(first, "", GREEDY)])

@@ -86,7 +86,7 @@ async def test_200_concurrent_requests_are_answered_once_each_in_order_as_if_alo
     generated = [number[id(r)] for batch in watched.batches for r in batch]
     for chat, in_order in submitted.items():
         assert [n for n in generated if jobs[n][0] == chat] == in_order, f"{chat} answered out of order"
-    alone = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=0)
+    alone = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=0, kv_cache_tokens=0)
     expected = {}
     for _, job in jobs:
         key = (job.image_key, job.prompt, job.options)
@@ -111,7 +111,7 @@ async def test_a_bad_request_in_a_real_batch_fails_only_itself(
         await worker.stop()
 
     assert isinstance(results[1], Exception)
-    alone = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=0)
+    alone = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=0, kv_cache_tokens=0)
     assert [r.text for r in (results[0], results[2], results[3])] == [
         alone.generate_batch([r])[0].text for r in good
     ]
