@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 DESCRIBE_MENU = "Describe image"
+#: Discord's error code for an interaction it no longer knows (not acknowledged within 3 seconds).
+UNKNOWN_INTERACTION = 10062
 #: /alt's length option; Discord's client refuses other numbers before the command is sent.
 AltLength = app_commands.Range[int, ALT_TEXT_RANGE[0], ALT_TEXT_RANGE[1]]
 #: How a request is acknowledged while it waits for its turn: thinking for everyone to see (answers),
@@ -296,6 +298,10 @@ class DiscordCommands:
     ) -> None:
         """Log what failed (without the interaction's token) and tell the user, privately."""
         command = interaction.command.name if interaction.command else "unknown command"
+        if isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION:
+            # Acknowledged too late: Discord has dropped the interaction, so no reply can reach anyone.
+            log.warning("discord command %r for user %s expired unanswered", command, interaction.user.id)
+            return
         log_failure(f"discord command {command!r} for user {interaction.user.id}", error, interaction.token)
         try:
             await replies.private(texts.FAILED)

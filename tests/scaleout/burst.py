@@ -10,23 +10,28 @@ seconds from the burst to the last reply.
 
 `python -m tests.scaleout.burst [--chats 200 --followups 4 --queue-size 64]` builds a tiny random
 BLIP-2 and a SQLite store in a temporary folder and prints the figures; `run_burst` is the same
-for tests, on their own deployment.
+for tests, on their own deployment. The platform-neutral pieces (counting replies, waiting for the
+last one, memory, the scratch deployment) are shared with the Discord burst, `discord_burst`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import random
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -67,6 +72,43 @@ class BurstSize:
 
 
 @dataclass(frozen=True)
+class ReplyCounts:
+    """What a burst's final replies said, whatever the platform: the figures every burst reports.
+
+    Each field means what the `BurstFigures` field of its name means, over requests of any kind.
+    """
+
+    replies: int
+    busy: int
+    need_photo: int
+    unavailable: int
+    failed: int
+    duplicates: int
+    missing: int
+    duplicated: str
+
+    @classmethod
+    def of(cls, found: Mapping[Hashable, Sequence[str]]) -> ReplyCounts:
+        """Count `found`: each request (an update, an interaction) with the final replies it got."""
+        said = Counter(text for replies in found.values() for text in replies)
+        twice = [
+            f"{request}: {[text[:60] for text in replies]}"
+            for request, replies in found.items()
+            if len(replies) > 1
+        ]
+        return cls(
+            replies=sum(len(replies) for replies in found.values()),
+            busy=said[texts.BUSY],
+            need_photo=said[texts.NEED_PHOTO],
+            unavailable=said[texts.UNAVAILABLE],
+            failed=said[texts.FAILED] + said[texts.TIMEOUT] + said[texts.STOPPING],
+            duplicates=sum(max(0, len(replies) - 1) for replies in found.values()),
+            missing=sum(1 for replies in found.values() if not replies),
+            duplicated="; ".join(twice[:3]) or "none",
+        )
+
+
+@dataclass(frozen=True)
 class BurstFigures:
     updates: int
     replies: int  # final replies, over all updates
@@ -87,7 +129,12 @@ class BurstFigures:
     machine: str
 
     def report(self) -> str:
-        return "\n".join(f"{name.replace('_', ' ')}: {value}" for name, value in asdict(self).items())
+        return report(self)
+
+
+def report(figures: Any) -> str:
+    """A figures dataclass as `name: value` lines, in field order."""
+    return "\n".join(f"{name.replace('_', ' ')}: {value}" for name, value in asdict(figures).items())
 
 
 def machine() -> str:
@@ -159,11 +206,43 @@ def replies_by_update(tg: FakeTelegram, updates: list[Update]) -> dict[Update, l
 
 
 async def stop(bot: BlipbotProcess, timeout_s: float = 60.0) -> int:
-    """SIGTERM, and wait off the event loop: the fake Bot API runs on this loop, and the bot's last
-    getUpdates (which confirms the updates it fetched) must be answered while it stops."""
+    """SIGTERM, and wait off the event loop: the fake server runs on this loop, and the bot still
+    talks to it while it stops (Telegram's last getUpdates confirms the updates it fetched)."""
     if bot.process.poll() is None:
         bot.process.send_signal(signal.SIGTERM)
     return await asyncio.to_thread(bot.process.wait, timeout_s)
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds_to_first_reply: float
+    seconds_to_last_reply: float
+
+
+async def wait_for_replies(
+    replied: Callable[[], int], total: int, process: subprocess.Popen[bytes], started: float,
+    timeout_s: float,
+) -> Timing:  # fmt: skip
+    """Poll `replied()` (requests with a reply so far) until it reaches `total`, the timeout passes or the
+    process ends; then wait QUIET_S more, for a duplicate to show up. Seconds count from `started`."""
+    first_reply = last_reply = started
+    count = 0
+    while time.monotonic() - started < timeout_s and process.poll() is None:
+        now_replied = replied()
+        if now_replied != count:
+            last_reply = time.monotonic()
+            first_reply = first_reply if count else last_reply
+            count = now_replied
+        if count == total:
+            break
+        await asyncio.sleep(POLL_S)
+    await asyncio.sleep(QUIET_S)
+    return Timing(round(first_reply - started, 1), round(last_reply - started, 1))
+
+
+def log_errors(bot: BlipbotProcess) -> int:
+    """ERROR lines in the bot's log."""
+    return sum(1 for line in bot.log.splitlines() if " ERROR " in line)
 
 
 async def run_burst(
@@ -193,54 +272,37 @@ async def run_burst(
 
     updates = send_burst(tg, size)
     started = time.monotonic()
-    first_reply = last_reply = started
-    replied = 0
-    while time.monotonic() - started < timeout_s and bot.process.poll() is None:
-        now_replied = sum(1 for said in replies_by_update(tg, updates).values() if said)
-        if now_replied != replied:
-            last_reply = time.monotonic()
-            first_reply = first_reply if replied else last_reply
-            replied = now_replied
-        if replied == len(updates):
-            break
-        await asyncio.sleep(POLL_S)
-    await asyncio.sleep(QUIET_S)
+    timing = await wait_for_replies(
+        lambda: sum(1 for said in replies_by_update(tg, updates).values() if said),
+        len(updates),
+        bot.process,
+        started,
+        timeout_s,
+    )
 
-    found = replies_by_update(tg, updates)
-    said = Counter(text for replies in found.values() for text in replies)
+    counts = ReplyCounts.of(replies_by_update(tg, updates))
     peak = memory_mb(pid, "VmHWM") if bot.process.poll() is None else float("nan")
     exit_status = await stop(bot)
     calls = Counter(method for method, _ in tg.calls if method != "getUpdates")
-    twice = [
-        f"{update}: {[text[:60] for text in replies]}"
-        for update, replies in found.items()
-        if len(replies) > 1
-    ]
     return BurstFigures(
         updates=len(updates),
-        replies=sum(len(replies) for replies in found.values()),
-        busy=said[texts.BUSY],
-        need_photo=said[texts.NEED_PHOTO],
-        unavailable=said[texts.UNAVAILABLE],
-        failed=said[texts.FAILED] + said[texts.TIMEOUT] + said[texts.STOPPING],
-        duplicates=sum(max(0, len(replies) - 1) for replies in found.values()),
-        missing=sum(1 for replies in found.values() if not replies),
+        **asdict(counts),
         rss_before_mb=rss_before,
         peak_rss_mb=peak,
-        seconds_to_first_reply=round(first_reply - started, 1),
-        seconds_to_last_reply=round(last_reply - started, 1),
+        **asdict(timing),
         exit_status=exit_status,
-        log_errors=sum(1 for line in bot.log.splitlines() if " ERROR " in line),
+        log_errors=log_errors(bot),
         bot_calls=", ".join(f"{method} {count}" for method, count in calls.most_common()),
-        duplicated="; ".join(twice[:3]) or "none",
         machine=machine(),
     )
 
 
-async def standalone(
-    size: BurstSize, database_url: str | None, keep: bool, env: dict[str, str]
-) -> BurstFigures:
-    """The burst outside pytest: a tiny random BLIP-2 and a SQLite file in a temporary folder."""
+@contextlib.asynccontextmanager
+async def scratch_deployment(
+    database_url: str | None, keep: bool, env: dict[str, str], log_name: str
+) -> AsyncIterator[tuple[Deployment, list[BlipbotProcess]]]:
+    """A burst's deployment outside pytest: a tiny random BLIP-2 and a SQLite file in a temporary
+    folder, removed afterwards (unless `keep`) with every process started in it killed."""
     from inference.bench.random_model import save_blip2
 
     folder = tempfile.mkdtemp(prefix="blipbot-burst-")
@@ -249,15 +311,32 @@ async def standalone(
     deployment = Deployment(url, "", StreamNames("burst"), model_dir, Path(folder), extra=env)
     processes: list[BlipbotProcess] = []
     try:
-        async with FakeTelegram() as tg:
-            return await run_burst(deployment, tg, processes, size)
+        yield deployment, processes
     finally:
         for process in processes:
             process.stop()
         if keep:
-            print(f"bot log: {folder}/burst-frontend.log")
+            print(f"bot log: {folder}/{log_name}.log")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+async def standalone(
+    size: BurstSize, database_url: str | None, keep: bool, env: dict[str, str]
+) -> BurstFigures:
+    """The burst outside pytest, on a scratch deployment."""
+    scratch = scratch_deployment(database_url, keep, env, "burst-frontend")
+    async with scratch as (deployment, processes), FakeTelegram() as tg:
+        return await run_burst(deployment, tg, processes, size)
+
+
+def add_deployment_options(parser: argparse.ArgumentParser) -> None:
+    """The command-line options of `scratch_deployment`, shared by the bursts' command lines."""
+    parser.add_argument("--database-url", help="default: a SQLite file in the temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and its bot log")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="more environment for the bot"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -267,11 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--followups", type=int, default=defaults.followups)
     parser.add_argument("--queue-size", type=int, default=defaults.queue_size)
     parser.add_argument("--photo-side", type=int, default=defaults.photo_side)
-    parser.add_argument("--database-url", help="default: a SQLite file in the temporary folder")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder and its bot log")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE", help="more environment for the bot"
-    )
+    add_deployment_options(parser)
     args = parser.parse_args(argv)
     size = BurstSize(args.chats, args.followups, args.queue_size, args.photo_side)
     env = dict(item.split("=", 1) for item in args.env)

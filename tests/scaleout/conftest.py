@@ -1,4 +1,4 @@
-"""The pieces every scale-out test starts from: a deployment, its processes, a fake Telegram."""
+"""The pieces every scale-out test starts from: a deployment, its processes, a fake Telegram or Discord."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from inference.streams import StreamNames
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.services import REDIS_URL
 from tests.fakes.telegram_api import FakeTelegram
 from tests.scaleout.processes import BlipbotProcess, Deployment
@@ -31,4 +32,11 @@ async def processes() -> AsyncIterator[list[BlipbotProcess]]:
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    """A FakeDiscord for a `blipbot run` process, which is pointed at it by address (no patching here)."""
+    async with FakeDiscord() as fake:
         yield fake

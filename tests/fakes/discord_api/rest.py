@@ -111,6 +111,8 @@ class FakeRestApi:
     def _interaction_callback(self, match: re.Match, call: Call) -> web.Response:
         interaction_id, token = match.groups()
         pending = self._state.interactions.get(interaction_id)
+        if pending is not None and pending.token == token and pending.called_at is None:
+            pending.called_at = time.monotonic()
         if pending is None or pending.token != token or time.monotonic() > pending.deadline:
             return _error(404, 10062, "Unknown interaction")
         if pending.acked:

@@ -50,6 +50,7 @@ class PendingInteraction:
     deadline: float
     acked: bool = False
     original_id: str | None = None
+    called_at: float | None = None  # when its first callback arrived (monotonic), accepted or not
 
 
 def now() -> str:
