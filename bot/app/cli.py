@@ -10,11 +10,16 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.app.config import ConfigError, Settings, load_settings
 from bot.app.logs import configure_logging, secrets_of
+
+if TYPE_CHECKING:
+    from inference.bench.workload import BotWorkload
 
 log = logging.getLogger("blipbot")
 
@@ -65,13 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", parents=[common], help="benchmark the worker against a naive one-at-a-time loop"
     )
     bench.add_argument("--size", choices=["tiny", "small", "full"], default="small")
+    bench.add_argument(
+        "--language-model",
+        choices=["opt", "t5"],
+        default="opt",
+        help="the random model's language model: OPT (as blip2-opt-2.7b, default) or Flan-T5 "
+        "(as blip2-flan-t5-xl at --size full; its fp16 runs in bf16)",
+    )
     bench.add_argument("--users", type=int, default=16, help="people sending a photo at once")
     bench.add_argument("--followups", type=int, default=3, help="questions each person asks afterwards")
-    bench.add_argument("--max-new-tokens", type=int, default=10, help="tokens generated per answer")
+    bench.add_argument(
+        "--workload",
+        choices=["bot", "answers"],
+        default="bot",
+        help="bot: photos at the default detail and follow-ups, with config.yaml's prompts, beams and "
+        "lengths (default); answers: plain answers, greedy unless --beams",
+    )
+    bench.add_argument(
+        "--max-new-tokens", type=int, default=10, help="tokens generated per answer (--workload answers)"
+    )
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument("--precision", choices=["fp32", "fp16", "bf16", "int8", "int4"], default="fp16")
     bench.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    bench.add_argument("--beams", type=int, default=1, help="beam width for both ways (default: greedy)")
+    bench.add_argument(
+        "--beams",
+        type=int,
+        help="beam width for both ways (default: config.yaml's for the bot workload, greedy for answers)",
+    )
+    bench.add_argument(
+        "--arrival-rate",
+        type=float,
+        help="photos per second arriving at Poisson times in the load phase "
+        "(default: 70%% of the capacity measured; 0 skips the phase)",
+    )
+    bench.add_argument("--load-photos", type=int, help="photos in the load phase (default: twice --users)")
     bench.add_argument("--static-cache", action="store_true", help="GPU experiment: static KV cache")
     bench.add_argument("--compile", action="store_true", help="GPU experiment: compile the vision tower")
     bench.add_argument(
@@ -121,6 +153,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _bot_workload(settings: Settings, beams: int | None) -> BotWorkload:
+    """What the service sends the model, from the config; `beams` (when given) for every request.
+
+    A `beams` below 1 is left for the bench to refuse in its own words.
+    """
+    from bot.app.runner import service_options
+    from inference.bench.workload import BotWorkload
+
+    options = service_options(settings)
+    caption, answer = options.caption_options, options.answer_options
+    if beams is not None and beams >= 1:
+        caption, answer = replace(caption, num_beams=beams), replace(answer, num_beams=beams)
+    return BotWorkload(caption, answer, options.caption_prefix)
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "bench":
         from inference.bench import run_bench
@@ -133,14 +180,20 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             device=args.device,
             precision=args.precision,
             json_path=args.json,
-            beams=args.beams,
+            workload=args.workload,
+            bot_workload=_bot_workload(settings, args.beams),
+            beams=1 if args.beams is None else args.beams,
+            arrival_rate=args.arrival_rate,
+            load_photos=args.load_photos,
             max_batch_size=settings.inference.max_batch_size,
             batch_wait_ms=settings.inference.batch_wait_ms,
             embedding_cache_mb=settings.inference.embedding_cache_mb,
+            kv_cache_tokens=settings.inference.kv_cache_tokens,
             static_cache=args.static_cache,
             compile=args.compile,
             workers=args.workers,
             redis_url=args.redis_url,
+            language_model=args.language_model,
         )
     if args.command == "run":
         from bot.app.runner import run_bots

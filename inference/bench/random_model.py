@@ -7,6 +7,9 @@ tokens and the code paths are those of the real checkpoints.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -248,16 +251,23 @@ def make_photos_matter(model: Blip2ForConditionalGeneration) -> None:
 
 
 def build_blip2(
-    size: Size, language_model: LanguageModel = "opt", seed: int = 0, *, device: str = "cpu"
+    size: Size,
+    language_model: LanguageModel = "opt",
+    seed: int = 0,
+    *,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[Blip2ForConditionalGeneration, Blip2Processor]:
-    """A random-weight BLIP-2 of the given size, fp32 in eval mode, and its processor.
+    """A random-weight BLIP-2 of the given size in eval mode, and its processor.
 
-    `device` is where the weights are created: "full" is 15 GB in fp32, quicker to fill on a GPU.
+    The weights are made where and as they will be used, on `device` ("full" is 15 GB in fp32,
+    quicker to fill on a GPU) in `dtype` but for what `from_pretrained` keeps in fp32: a model for
+    fp16 never exists in fp32 on the way.
     """
     spec = _BLIP2_SIZES[size]
     tokenizer = blip2_tokenizer(size, language_model)
     config = blip2_config(size, language_model, tokenizer)
-    with torch.random.fork_rng(devices=[]), torch.device(device):
+    with torch.random.fork_rng(devices=[]), torch.device(device), _default_dtype(dtype):
         torch.manual_seed(seed)
         model = Blip2ForConditionalGeneration(config)
         # The query tokens start at zero, which would make the Q-Former's output image-independent.
@@ -265,6 +275,7 @@ def build_blip2(
             model.query_tokens.normal_(0.0, INIT_STD)
         if size == "tiny":
             make_photos_matter(model)
+    keep_in_fp32(model, dtype)
     model.generation_config = _generation_config(config.text_config)
     # Blip2's `generate` hands over to the language model's own `generate`, which reads its own config.
     model.language_model.generation_config = _generation_config(config.text_config)
@@ -274,6 +285,33 @@ def build_blip2(
         image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=spec.num_query_tokens
     )
     return model, processor
+
+
+@contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Layers built meanwhile allocate their weights in `dtype`."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def keep_in_fp32(model: Blip2ForConditionalGeneration, dtype: torch.dtype) -> None:
+    """Upcast what `from_pretrained(..., dtype=dtype)` keeps in fp32, names matched as it matches them.
+
+    For BLIP-2 in fp16 that is the Q-Former, its query tokens and Flan-T5's `wo` projections (the
+    model's `_keep_in_fp32_modules`); in bf16 only `_keep_in_fp32_modules_strict`, empty here.
+    """
+    half = dtype in (torch.float16, torch.bfloat16)
+    keep = set(model._keep_in_fp32_modules_strict or ()) if half else set()
+    keep |= set(model._keep_in_fp32_modules or ()) if dtype == torch.float16 else set()
+    pattern = re.compile("|".join(name.replace("*", ".*") for name in sorted(keep)))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if keep and pattern.search(name):
+                parameter.data = parameter.data.float()
 
 
 def _generation_config(text_config: OPTConfig | T5Config) -> GenerationConfig:

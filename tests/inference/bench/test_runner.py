@@ -1,4 +1,4 @@
-"""`blipbot bench` end to end on the tiny model: it runs, and both ways give the same answers."""
+"""`blipbot bench --workload answers` end to end on the tiny model: it runs, and both ways agree."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ async def test_the_tiny_bench_writes_its_results(tmp_path: Path, capsys: pytest.
     out = tmp_path / "bench.json"
 
     status = await run_bench(
-        size="tiny", users=3, followups=2, max_new_tokens=4, device="cpu", precision="fp32", json_path=out
+        size="tiny",
+        users=3,
+        followups=2,
+        max_new_tokens=4,
+        device="cpu",
+        precision="fp32",
+        json_path=out,
+        workload="answers",
     )
 
     assert status == 0
@@ -42,8 +49,9 @@ async def test_the_tiny_bench_writes_its_results(tmp_path: Path, capsys: pytest.
 
 async def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     status = await run_bench(
-        size="tiny", users=0, followups=1, max_new_tokens=4, device="cpu", precision="fp32", json_path=None
-    )
+        size="tiny", users=1, followups=1, max_new_tokens=0, device="cpu", precision="fp32", json_path=None,
+        workload="answers",
+    )  # fmt: skip
 
-    assert status == 1
-    assert "--users" in capsys.readouterr().err
+    assert status == 2
+    assert "--max-new-tokens" in capsys.readouterr().err
