@@ -7,18 +7,36 @@ architecture) becomes a one-line `ModelLoadError`; the engines never see a half-
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import try_to_load_from_cache
+from huggingface_hub.utils import enable_progress_bars
 from transformers import AutoConfig, AutoProcessor, BitsAndBytesConfig, PreTrainedConfig
 from transformers.utils import logging as hf_logging
 
 log = logging.getLogger(__name__)
-# Weight-loading progress bars are noise in a service log and in `blipbot describe`'s output.
+# Weight-loading progress bars are noise in a service log and in `blipbot describe`'s output; a
+# first start's download is not: it can take many minutes, so its bars stay on (one file's, or
+# a sharded checkpoint's total). The hub draws them only on a terminal, never into a log file,
+# and HF_HUB_DISABLE_PROGRESS_BARS, when set, overrules all of this.
 hf_logging.disable_progress_bar()
+if hub_constants.HF_HUB_DISABLE_PROGRESS_BARS is None:
+    for _group in (
+        "huggingface_hub.http_get",
+        "huggingface_hub.xet_get",
+        "huggingface_hub.snapshot_download",
+    ):
+        enable_progress_bars(_group)
+
+#: A checkpoint's weights: one file, or shards listed in an index (safetensors first, as loading prefers).
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
 _FLOAT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -76,8 +94,7 @@ def resolve_placement(device: str, precision: str, *, language_model_type: str) 
     The CPU always runs fp32 (half precision there is slow or unsupported), with a warning;
     Flan-T5 overflows in fp16, so on a GPU it gets bf16 instead, or fp32 where bf16 is missing.
     """
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     where = resolve_device(device)
     quantization = precision if precision in ("int8", "int4") else None
     if quantization:
@@ -100,6 +117,11 @@ def resolve_placement(device: str, precision: str, *, language_model_type: str) 
     return Placement(where, dtype, quantization)
 
 
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
 def _has_bf16(device: torch.device) -> bool:
     return device.type != "cuda" or torch.cuda.is_bf16_supported(including_emulation=False)
 
@@ -108,13 +130,46 @@ def _name(dtype: torch.dtype) -> str:
     return next((name for name, known in _FLOAT_DTYPES.items() if known == dtype), str(dtype))
 
 
+def local_model_dir(model: str) -> Path | None:
+    """The directory `model` names (one that exists, or a name written as a path), or None for a Hub id."""
+    path = Path(model).expanduser()
+    if path.is_absolute() or model.startswith((".", "~")) or path.is_dir():
+        return path
+    return None
+
+
+def has_weights(folder: Path) -> bool:
+    """Whether `folder` holds a whole checkpoint: a weights file, or every shard its index lists."""
+    for index in WEIGHT_INDEXES:
+        if (folder / index).is_file():
+            try:
+                shards = set(json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"].values())
+            except (OSError, ValueError, KeyError, AttributeError):
+                return False
+            return all((folder / shard).is_file() for shard in shards)
+    return any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
+def needs_download(model: str) -> bool:
+    """Whether loading `model` first fetches its weights: a Hub id whose weights are not in the local cache.
+
+    Looks in the cache only (no network), where the config is cached next to the weights.
+    """
+    if local_model_dir(model) is not None:
+        return False
+    try:
+        cached_config = try_to_load_from_cache(model, "config.json")
+    except ValueError:  # not a valid Hub id either: reading its config will say so
+        return False
+    return not isinstance(cached_config, str) or not has_weights(Path(cached_config).parent)
+
+
 def read_config(model: str) -> PreTrainedConfig:
     """The model's config from its directory or the Hub, without loading any weights."""
-    path = Path(model).expanduser()
-    looks_local = path.is_absolute() or model.startswith((".", "~"))
-    if looks_local and not path.exists():
+    path = local_model_dir(model)
+    if path is not None and not path.exists():
         raise ModelLoadError(f"no model directory at {model!r}")
-    if path.is_dir() and not (path / "config.json").is_file():
+    if path is not None and path.is_dir() and not (path / "config.json").is_file():
         raise ModelLoadError(f"{model!r} is a directory but holds no model (config.json is missing)")
     try:
         return AutoConfig.from_pretrained(model)

@@ -7,11 +7,21 @@ an engine, so tests construct engines from random in-memory models.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from inference.blip import BlipCaptionEngine
 from inference.blip2 import Blip2Engine
 from inference.kv_prefix import DEFAULT_KV_CACHE_TOKENS
-from inference.loading import PRECISIONS, ModelLoadError, read_config
+from inference.loading import PRECISIONS, ModelLoadError, needs_download, read_config, resolve_device
+from inference.memory import available_memory, checkpoint_bytes, ensure_fits, gigabytes, memory_need
 from inference.types import Engine
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "Salesforce/blip2-opt-2.7b"
 #: What recent photos' image features may take unless told otherwise (about 160 KiB a photo for
@@ -39,6 +49,7 @@ def load_engine(
     kv_cache_tokens: int = DEFAULT_KV_CACHE_TOKENS,
     static_cache: bool = False,
     compile: bool = False,
+    memory: Callable[[torch.device], int | None] = available_memory,
 ) -> Engine:
     """Load `model` (a Hub id or a local directory) and wrap it in the engine for its family.
 
@@ -48,9 +59,24 @@ def load_engine(
     `embedding_cache_mb` bounds the remembered image features, `kv_cache_tokens` the remembered
     key/value prefixes, in tokens (0 turns either off); `static_cache` and `compile` are GPU
     experiments, off by default (see `Blip2Engine`). Slow (seconds to minutes): call it once at
-    start-up, off the event loop. Raises `ModelLoadError`.
+    start-up, off the event loop. Raises `ModelLoadError`, also before any weights are read when
+    the model cannot fit in what `memory` says the device has free.
     """
-    model_type = read_config(model).model_type
+    config = read_config(model)
+    model_type = config.model_type
+    if model_type not in ("blip-2", "blip"):
+        raise ModelLoadError(
+            f"{model!r} is a {model_type!r} model; blipbot runs BLIP-2 (blip-2) and BLIP captioning (blip) "
+            "models"
+        )
+    need = memory_need(model, config, device=resolve_device(device), precision=precision)
+    ensure_fits(need, memory(need.device))
+    if needs_download(model):
+        log.info(
+            "downloading %s (about %s) from the Hugging Face hub; the first start takes a while",
+            model,
+            gigabytes(checkpoint_bytes(config, need.parameters)),
+        )
     if model_type == "blip-2":
         return Blip2Engine.load(
             model,
@@ -61,10 +87,4 @@ def load_engine(
             static_cache=static_cache,
             compile=compile,
         )
-    if model_type == "blip":
-        return BlipCaptionEngine.load(
-            model, device=device, precision=precision, caption_prefix=caption_prefix
-        )
-    raise ModelLoadError(
-        f"{model!r} is a {model_type!r} model; blipbot runs BLIP-2 (blip-2) and BLIP captioning (blip) models"
-    )
+    return BlipCaptionEngine.load(model, device=device, precision=precision, caption_prefix=caption_prefix)

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "worker", parents=[common], help="load the model and answer jobs from queue.url (Redis Streams)"
     )
+    sub.add_parser(
+        "doctor", parents=[common], help="check the config, store, queue, model, OCR, speech and tokens"
+    )
     queue = sub.add_parser("queue", parents=[common], help="show the Redis queue, or retry dead letters")
     queue.add_argument("action", nargs="?", choices=["status", "retry"], default="status")
 
@@ -124,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG
+    if args.command == "doctor":  # reports a bad config as one of its lines, so it reads the config itself
+        from bot.app.doctor import doctor
+
+        return doctor(args.config)
     overrides: dict[str, object] = {}
     if getattr(args, "model", None):
         overrides["inference"] = {"model": args.model}

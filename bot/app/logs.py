@@ -9,7 +9,6 @@ database password) in the finished line, traceback included, at every level.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterable
 
@@ -26,14 +25,24 @@ class RedactingFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
         super().__init__(fmt)
-        # Longest first, so a secret that contains another is blanked whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets = blanking_order(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        for secret in self.secrets:
-            line = line.replace(secret, MASK)
-        return line
+        return redact(super().format(record), self.secrets)
+
+
+def blanking_order(secrets: Iterable[str]) -> list[str]:
+    """The secrets worth blanking (4 characters or more), longest first: one that contains another
+    is then blanked whole.
+    """
+    return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every one of `secrets` (in `blanking_order`) replaced by the mask."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -66,5 +75,4 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # discord.py's DEBUG lines carry raw gateway events and webhook URLs with interaction tokens.
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
-    # Progress bars of weight loading are noise in a service log and in `describe`'s output.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Progress bars: inference/loading.py turns off weight loading's and keeps a download's.

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
@@ -24,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import discord, telegram
 from bot.app.config import Settings
+from bot.app.features import startup_report
 from bot.core import ChatRef, ChatService, ConfigError, Reply, ServiceOptions, StartupError
 from bot.core.errors import short_reason
 from bot.core.images import prepare_image
@@ -108,8 +110,10 @@ def speaker(settings: Settings) -> Speaker:
 
 
 async def load_configured_engine(settings: Settings) -> Engine:
+    """The configured model, loaded in a thread (a first start downloads it, with progress bars)."""
     inf = settings.inference
-    return await asyncio.to_thread(
+    started = time.perf_counter()
+    engine = await asyncio.to_thread(
         load_engine,
         inf.model,
         device=inf.device,
@@ -118,6 +122,8 @@ async def load_configured_engine(settings: Settings) -> Engine:
         embedding_cache_mb=inf.embedding_cache_mb,
         kv_cache_tokens=inf.kv_cache_tokens,
     )
+    log.info("model ready in %.1f s", time.perf_counter() - started)
+    return engine
 
 
 @contextlib.asynccontextmanager
@@ -245,6 +251,7 @@ async def run_api(settings: Settings, *, stop_event: asyncio.Event | None = None
     check_api_config(settings.api)  # before the model loads
     stop_event = stop_event or asyncio.Event()
     _stop_on_signals(stop_event)
+    await _log_features(settings, loads_model=not settings.queue.url)
     async with running_service(settings) as service:
         server = api_server(settings, service)
         await server.start()
@@ -270,6 +277,7 @@ async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = Non
         check_api_config(settings.api)
     stop_event = stop_event or asyncio.Event()
     _stop_on_signals(stop_event)
+    await _log_features(settings, loads_model=not settings.queue.url)
     async with running_service(settings) as service, contextlib.AsyncExitStack() as api_stack:
         if settings.api.enabled:
             server = api_server(settings, service)
@@ -320,6 +328,7 @@ async def run_worker(settings: Settings, *, stop_event: asyncio.Event | None = N
         return 2
     stop_event = stop_event or asyncio.Event()
     _stop_on_signals(stop_event)
+    await _log_features(settings, loads_model=True)
     try:
         store = await Store.open(settings.storage.url.get_secret_value())
     except (OSError, SQLAlchemyError) as error:
@@ -349,6 +358,11 @@ async def run_worker(settings: Settings, *, stop_event: asyncio.Event | None = N
         await redis.aclose()
         await store.close()
     return 0
+
+
+async def _log_features(settings: Settings, *, loads_model: bool) -> None:
+    """One line of what this start offers (OCR, voice, device, queue, store), before anything loads."""
+    log.info("%s", await asyncio.to_thread(startup_report, settings, loads_model=loads_model))
 
 
 def _stop_on_signals(stop_event: asyncio.Event) -> None:
