@@ -6,7 +6,7 @@ import statistics
 from typing import Any
 
 from inference.bench.bot_run import BotRun, compared_requests
-from inference.bench.report import machine_description, peak_memory_mb, percentile
+from inference.bench.report import machine_description, peak_memory_mb, percentile, run_header
 from inference.bench.workload import BotWorkload
 from inference.blip2 import Blip2Engine
 
@@ -31,12 +31,7 @@ def summarise_bot(
     idle_p50 = percentile(blipbot.alone_photos.latencies_s, 0.5)
     results: dict[str, Any] = {
         "workload": "bot",
-        "device": str(engine.device),
-        "size": size,
-        "users": users,
-        "followups": followups,
-        "precision": "fp32" if engine.device.type == "cpu" else precision,  # the CPU always runs fp32
-        "params_m": round(sum(p.numel() for p in engine.model.parameters()) / 1e6, 1),
+        **run_header(engine, size, users, followups, precision),
         "caption_beams": workload.caption.num_beams,
         "caption_new_tokens": workload.caption.max_new_tokens,
         "answer_beams": workload.answer.num_beams,

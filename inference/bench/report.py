@@ -32,6 +32,18 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_header(engine: Blip2Engine, size: str, users: int, followups: int, precision: str) -> dict[str, Any]:
+    """The figures every in-process bench result starts with: what ran, where, how big."""
+    return {
+        "device": str(engine.device),
+        "size": size,
+        "users": users,
+        "followups": followups,
+        "precision": "fp32" if engine.device.type == "cpu" else precision,  # the CPU always runs fp32
+        "params_m": round(sum(p.numel() for p in engine.model.parameters()) / 1e6, 1),
+    }
+
+
 def summarise(
     engine: Blip2Engine,
     size: str,
@@ -46,18 +58,13 @@ def summarise(
 ) -> dict[str, Any]:
     naive_rate = naive.count / naive.wall_s
     blipbot_rate = blipbot.count / blipbot.wall_s
-    identical = sum(
+    identical = sum(  # token ids, not text: two different answers can decode alike
         a == b
-        for user in naive.answers
-        for a, b in zip(naive.answers[user], blipbot.answers[user], strict=True)
+        for user in naive.token_ids
+        for a, b in zip(naive.token_ids[user], blipbot.token_ids[user], strict=True)
     )
     results: dict[str, Any] = {
-        "device": str(engine.device),
-        "size": size,
-        "users": users,
-        "followups": followups,
-        "precision": "fp32" if engine.device.type == "cpu" else precision,  # the CPU always runs fp32
-        "params_m": round(sum(p.numel() for p in engine.model.parameters()) / 1e6, 1),
+        **run_header(engine, size, users, followups, precision),
         "max_new_tokens": options.max_new_tokens,
         "num_beams": options.num_beams,
         "answers": blipbot.count,
