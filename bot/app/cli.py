@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.app.config import ConfigError, Settings, load_settings
 from bot.app.logs import configure_logging, secrets_of
+from bot.app.platforms import NOTHING_CONFIGURED, nothing_to_run
 
 if TYPE_CHECKING:
     from inference.bench.workload import BotWorkload
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     # The terminal commands print answers on stdout; their log shows only problems.
     console = args.command in ("describe", "chat")
     configure_logging("ERROR" if console else settings.logging.level, secrets_of(settings))
+    if args.command == "run" and nothing_to_run(settings):  # said before torch loads: seconds
+        print(NOTHING_CONFIGURED, file=sys.stderr)
+        return EXIT_CONFIG
     from bot.core import StartupError
     from inference.loading import ModelLoadError  # torch is imported only once a command needs it
 

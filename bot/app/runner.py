@@ -1,10 +1,10 @@
 """`blipbot run` and the wiring under every command: config -> store -> model -> worker -> service.
 
 Every adapter receives the one `ChatService` built by `running_service`, so all platforms share
-one worker (one model on the device) and one store. The platforms are named in `PLATFORMS`: a
-new front end is a new package with `is_configured(settings)` and `build_adapter(settings,
-service)`, and one line there. SIGINT and SIGTERM stop the adapters first (no new messages),
-then the worker finishes what is queued, then the store closes.
+one worker (one model on the device) and one store. The platforms are named in `PLATFORMS`
+(bot/app/platforms.py): a new front end is a new package with `is_configured(settings)` and
+`build_adapter(settings, service)`, and one line there. SIGINT and SIGTERM stop the adapters
+first (no new messages), then the worker finishes what is queued, then the store closes.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import discord, telegram
 from bot.app.config import Settings
 from bot.app.features import startup_report
+from bot.app.platforms import NOTHING_CONFIGURED, PLATFORMS, configured_platforms, nothing_to_run
 from bot.core import ChatRef, ChatService, ConfigError, Reply, ServiceOptions, StartupError
 from bot.core.errors import short_reason
 from bot.core.images import prepare_image
@@ -46,11 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 #: The chat platforms `blipbot run` starts, each when its token is configured. (The terminal is
 #: `blipbot describe` and `blipbot chat`: it runs on its own, not beside these.)
-PLATFORMS: dict[str, ModuleType] = {"telegram": telegram, "discord": discord}
-
-
 class Adapter(Protocol):
     """A running platform connection. `start` returns once it is receiving messages."""
 
@@ -216,11 +213,6 @@ async def _cancelled(task: asyncio.Task[None]) -> None:
         await task
 
 
-def configured_platforms(settings: Settings) -> list[str]:
-    """Platforms with a token, checked before the model loads so a bare start fails fast."""
-    return [name for name, platform in PLATFORMS.items() if platform.is_configured(settings)]
-
-
 def build_adapters(settings: Settings, service: ChatService) -> list[Adapter]:
     """An adapter for each configured platform, in `PLATFORMS` order."""
     adapters = [PLATFORMS[name].build_adapter(settings, service) for name in configured_platforms(settings)]
@@ -264,12 +256,8 @@ async def run_api(settings: Settings, *, stop_event: asyncio.Event | None = None
 
 
 async def run_bots(settings: Settings, *, stop_event: asyncio.Event | None = None) -> int:
-    if not configured_platforms(settings) and not settings.api.enabled:
-        print(
-            "blipbot: no chat platform is configured. Set telegram.token (BLIPBOT_TELEGRAM__TOKEN) "
-            "or discord.token (BLIPBOT_DISCORD__TOKEN), or api.enabled; see the README.",
-            file=sys.stderr,
-        )
+    if nothing_to_run(settings):
+        print(NOTHING_CONFIGURED, file=sys.stderr)
         return 2
     if settings.api.enabled:
         from bot.api.server import check_api_config

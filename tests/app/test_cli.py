@@ -174,3 +174,16 @@ def test_queue_shows_the_streams_and_puts_dead_letters_back(workdir):
     finally:
         client.delete(f"{prefix}:jobs", f"{prefix}:dead")
         client.close()
+
+
+def test_run_with_nothing_configured_says_what_to_set_before_loading_any_model_code(workdir):
+    probe = (
+        "import sys; from bot.app.cli import main; status = main(['run']); "
+        "print(status, 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BLIPBOT_")}
+    environment["PYTHONPATH"] = str(ROOT)
+    command = [sys.executable, "-c", probe]
+    result = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["2", "False", "False"]
+    assert result.stderr.strip().startswith("blipbot: no chat platform is configured. Set telegram.token")

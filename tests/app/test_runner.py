@@ -9,7 +9,8 @@ from sqlalchemy import text
 from bot.api.server import ApiServer
 from bot.app import runner
 from bot.app.config import Settings
-from bot.app.runner import PLATFORMS, configured_platforms, run_api, running_service
+from bot.app.platforms import PLATFORMS, configured_platforms
+from bot.app.runner import run_api, running_service
 from bot.core import ConfigError
 from storage import Store
 from tests.fakes import photos
