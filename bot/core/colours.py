@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from bot.core import texts
+
 #: The copy that is named is at most this many pixels on its long side: colours do not need
 #: detail, and 64x48 pixels are a few ms of numpy.
 ANALYSIS_SIDE_PIXELS = 64
@@ -211,7 +213,7 @@ def main_colours(image: Image.Image, *, region: Region = "centre") -> list[Colou
 def describe_colours(shares: list[ColourShare]) -> str:
     """The colours in words, largest first: "Navy blue.", "Mostly navy blue, with some white."."""
     if not shares:
-        return "I could not make out any colours."
+        return texts.NO_COLOURS
     shares = sorted(shares, key=lambda c: -c.share)
     top = shares[0]
     if top.share >= ONLY_SHARE or len(shares) == 1:

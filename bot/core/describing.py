@@ -1,8 +1,10 @@
 """New photos: checked, stored, and described (or their caption's question answered).
 
 A description at the person's detail level is one caption plus, above "brief", the detail
-questions, all in one batch; "full" reads the text with OCR beside the model. An album's photos
-are planned first and submitted together, so they share batches instead of queueing one by one.
+questions, all in one batch; "full" reads the text with OCR beside the model. Beside it too run
+the quick checks (codes, light; see checking.py), whose sentences come before the description.
+An album's photos are planned first and submitted together, so they share batches instead of
+queueing one by one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import Awaitable, Sequence
 
 from bot.core.answering import AnswerFlow
+from bot.core.checking import start_checks
 from bot.core.context import CoreContext
 from bot.core.failures import failure_reply, replies_on_failure
 from bot.core.generating import ModelPlan, carry_out, model_request, record_turn
@@ -161,14 +164,16 @@ class DescribeFlow:
         ocr = None
         if detail == "full":  # read beside the model, not through its queue
             ocr = asyncio.create_task(self.reading.ocr(photo.prepared.image, prefs.ocr_language))
+        checks = start_checks(photo, prefs)  # codes and light, also beside the model
+        beside = [task for task in (ocr, checks) if task is not None]
         requests = [model_request(self.ctx, photo, prompt) for prompt in prompts.values()]
         started = time.perf_counter()
         keys = list(prompts)
         return ModelPlan(
             photo.stored.id,
             requests,
-            lambda results: self.finish_description(photo, detail, keys, results, started, ocr),
-            beside=ocr,
+            lambda results: self.finish_description(photo, detail, keys, results, started, ocr, checks),
+            beside=asyncio.gather(*beside) if beside else None,  # cancelling it cancels each
             kind="describe",
             params={"detail": detail, "keys": keys, "ocr_language": prefs.ocr_language},
             reply_to=photo.message_id,
@@ -182,9 +187,15 @@ class DescribeFlow:
         results: list[GenerationResult],
         started: float,
         ocr: Awaitable[OcrResult | None] | None = None,
+        checks: Awaitable[list[str]] | None = None,
     ) -> Reply:
-        """The caption, woven with the detail answers (keyed as `keys`) and the text OCR found."""
+        """The caption, woven with the detail answers (keyed as `keys`) and the text OCR found.
+
+        What the quick `checks` found comes first (the codes, then a light hint): a link on a
+        menu, or "too dark, try again", matters before a description of a blurred table.
+        """
         ocr_result = await ocr if ocr is not None else None
+        said = await checks if checks is not None else []
         caption = results[0]
         unsure = is_unsure(caption.mean_logprob, self.ctx.options.low_confidence_logprob)
         if detail == "brief" or (len(results) == 1 and ocr_result is None):
@@ -193,5 +204,6 @@ class DescribeFlow:
             answers = {key: r.text for key, r in zip(keys[1:], results[1:], strict=True)}
             found_text = None if ocr_result is None else ocr_result.text
             text = weave(hedge(caption.text, unsure), answers, read_text=found_text)
+        text = " ".join([*said, text])
         await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
         return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)

@@ -36,15 +36,16 @@ Finish = Callable[[list[GenerationResult]], Awaitable[Reply]]
 class ModelPlan:
     """The requests one reply needs (none for an OCR-only reply) and how their results become it.
 
-    `beside` is work already running next to the model (OCR for a full description); it is
-    cancelled when the model gives no results, so nothing is left running unawaited. `kind` and
-    `params` say the same as `finish` in data, for a front end that finishes it after a restart.
+    `beside` is work already running next to the model (OCR for a full description, the code and
+    light checks; several gathered into one future); it is cancelled when the model gives no
+    results, so nothing is left running unawaited. `kind` and `params` say the same as `finish`
+    in data, for a front end that finishes it after a restart.
     """
 
     image_id: int
     requests: list[GenerationRequest]
     finish: Finish
-    beside: asyncio.Task[Any] | None = None
+    beside: asyncio.Future[Any] | None = None
     kind: str = ""
     params: dict[str, Any] | None = None
     reply_to: str | None = None

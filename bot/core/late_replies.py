@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core import texts
 from bot.core.answering import AnswerFlow
+from bot.core.checking import start_checks
 from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
 from bot.core.images import ImageError
@@ -117,7 +118,10 @@ class LateReplyFlow:
             if detail == "full":
                 ocr = self.describing.reading.ocr(prepared.image, str(params.get("ocr_language", "eng")))
             keys = [str(key) for key in params["keys"]]
-            reply = await self.describing.finish_description(photo, detail, keys, results, started, ocr)
+            checks = start_checks(photo, prefs)
+            reply = await self.describing.finish_description(
+                photo, detail, keys, results, started, ocr, checks
+            )
         else:
             log.error("owed reply %s has an unknown kind %r", owed.id, owed.kind)
             return None

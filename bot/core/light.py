@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from bot.core import texts
+
 #: The copy measured is at most this many pixels on its long side (a box-filtered reduction of
 #: the green channel, which carries most of the luminance: 7 ms of the ~10 on a 12 MP photo).
 #: Blur is judged at this scale: finer than the model sees (224 to 364 px), about a phone screen.
@@ -43,10 +45,10 @@ SPOT_SCENE_MEDIAN = 0.6
 #: /light's words for the median luma, in four steps a person can tell apart; the first two say
 #: whether a light seems to be on either way, since that is when people ask.
 BRIGHTNESS_WORDS = (
-    (0.15, "It is dark."),
-    (0.35, "It is fairly dark."),
-    (0.65, "It is fairly bright."),
-    (float("inf"), "It is bright."),
+    (0.15, texts.IT_IS_DARK),
+    (0.35, texts.IT_IS_FAIRLY_DARK),
+    (0.65, texts.IT_IS_FAIRLY_BRIGHT),
+    (float("inf"), texts.IT_IS_BRIGHT),
 )
 #: A spot under this share of the photo is a lamp or a bulb; a larger one a window, or a lamp close up.
 LAMP_SPOT_SHARE = 0.05
@@ -118,11 +120,11 @@ def light_hint(report: LightReport) -> str | None:
     Darkness comes first: a dark photo is also noisy, and a blur in it does not matter yet.
     """
     if report.very_dark:
-        return "This photo is very dark. Try again with more light."
+        return texts.VERY_DARK_HINT
     if report.overexposed:
-        return "This photo is very bright, perhaps facing a light. Try again with the light behind you."
+        return texts.OVEREXPOSED_HINT
     if report.blurred:
-        return "This photo is blurred. Hold the camera still and try again."
+        return texts.BLURRED_HINT
     return None
 
 
@@ -130,13 +132,13 @@ def describe_light(report: LightReport) -> str:
     """The answer to /light: how bright the photo is, then whether a light seems to be on."""
     said = next(words for below, words in BRIGHTNESS_WORDS if report.median < below)
     if report.light_seen and report.spot_share < LAMP_SPOT_SHARE:
-        said += " There is a bright spot that may be a light that is on."
+        said += texts.LAMP_SEEN
     elif report.light_seen:
-        said += " There is a large bright area, perhaps a window or a light that is on."
+        said += texts.WINDOW_SEEN
     elif report.overexposed:
-        said += " Much of the photo is too bright to see, perhaps a window or a light facing the camera."
+        said += texts.GLARE_SEEN
     elif report.median < BRIGHTNESS_WORDS[1][0]:
-        said += " I see no bright spot that could be a light that is on."
+        said += texts.NO_LIGHT_SEEN
     return said
 
 

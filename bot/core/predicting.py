@@ -118,7 +118,8 @@ class PredictionFlow:
         """The model's output for `query`, with its prompts, results and tickets."""
         options = self.ctx.options
         if query.describes and query.detail is not None:
-            prefs = replace(options.preferences, ocr_language=language)
+            # The API returns what the model says, as the hosted BLIP-2 does: no chat hints.
+            prefs = replace(options.preferences, ocr_language=language, codes=False, light_hints=False)
             plan = self.describing.describe_plan(photo, query.detail, prefs)
             results, tickets = await self._run(plan.requests, photo)
             reply = await plan.finish(results)

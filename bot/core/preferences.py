@@ -1,4 +1,5 @@
-"""Each person's own settings: how much detail, spoken replies, OCR language, alt text length.
+"""Each person's own settings: how much detail, spoken replies, OCR language, alt text length,
+and which quick checks (codes, light, colours) come with a description.
 
 Stored per platform user in the store (so they follow a person across chats and restarts, and
 `/forget` removes them); the config's `accessibility` section gives the defaults. Parsing what a
@@ -27,6 +28,9 @@ class Preferences:
     voice: bool = False
     ocr_language: str = "eng"
     alt_text_chars: int = 125
+    codes: bool = True  # say the QR codes and barcodes found before a description
+    light_hints: bool = True  # say "this photo is very dark" (or bright, or blurred) first
+    colours: bool = True  # for the colour feature to come; nothing reads it yet
 
     def merged(self, stored: dict[str, Any]) -> Preferences:
         """These defaults overlaid with what the person chose (unknown or bad keys ignored)."""

@@ -2,7 +2,7 @@
 
 Adapters translate platform objects into `ChatRef`s and bytes and call one method per user
 action. `ChatService` holds the flows that do the work (describing, answering, reading,
-settings, privacy), each a small class over one `CoreContext`; its methods are theirs. Whatever
+quick checks, settings, privacy), each a small class over one `CoreContext`; its methods are theirs. Whatever
 goes wrong becomes a short `Reply` the user can act on: nothing a user sends can raise out of here.
 """
 
@@ -15,6 +15,7 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.answering import AnswerFlow
+from bot.core.checking import CheckFlow
 from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
 from bot.core.late_replies import IsAlive, LateReplyFlow
@@ -66,6 +67,7 @@ class ChatService:
         self.answering = AnswerFlow(self.ctx, self.settings, self.reading)
         self.describing = DescribeFlow(self.ctx, self.settings, self.reading, self.answering)
         self.privacy_flow = PrivacyFlow(self.ctx)
+        self.checking = CheckFlow(self.ctx, self.settings)
         #: One-shot predictions for the HTTP API (the hosted BLIP-2's inputs, one string out).
         self.predicting = PredictionFlow(self.ctx, self.describing, self.reading)
         #: Sends the replies a dead front end owed (networked queue only).
@@ -83,6 +85,9 @@ class ChatService:
         self.alt_text = self.describing.alt_text
         self.ask = self.answering.ask
         self.read_text = self.reading.read_text
+        self.scan = self.checking.scan
+        self.light = self.checking.light
+        self.colour = self.checking.colour
         self.preferences = self.settings.preferences
         self.show_settings = self.settings.show_settings
         self.set_preference = self.settings.set_preference

@@ -21,6 +21,9 @@ from bot.core.preferences import (
 )
 from bot.core.types import ChatRef, Reply, ReplyKind
 
+#: The on/off preferences that need nothing installed (voice needs a speaker, so it is apart).
+SWITCHES = ("codes", "light_hints", "colours")
+
 
 class SettingsFlow:
     """Reads and changes one person's preferences; every other flow asks it for them."""
@@ -46,6 +49,8 @@ class SettingsFlow:
                 parsed = parse_switch(value)
                 if parsed and not self.ctx.speaker.available():
                     return Reply(texts.VOICE_UNAVAILABLE, ReplyKind.ERROR)
+            elif name in SWITCHES:
+                parsed = parse_switch(value)
             elif name == "ocr_language":
                 parsed = parse_language(value, await self.ocr_language_list())
             elif name == "alt_text_chars":

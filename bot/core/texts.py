@@ -53,6 +53,28 @@ VOICE_UNAVAILABLE = "Sorry, voice replies are not available on this server."
 READ_QUESTION = "What does the text say?"
 NOT_AN_IMAGE = "I can only look at pictures. Please send a photo, or an image file such as JPEG or PNG."
 EMPTY_QUESTION = "Please type a question about the photo."
+NO_CODES = "I found no QR code or barcode in this photo. Try again with the code nearer and in focus."
+#: How /scan, /light and /colour are recorded in the conversation history.
+SCAN_QUESTION = "Is there a QR code or barcode?"
+LIGHT_QUESTION = "How much light is there?"
+COLOUR_QUESTION = "What are the main colours?"
+
+# -- Said by the light and colour checks (light.py, colours.py) --------------------------
+# The code sentences are built from what each code holds, so they stay in codes.py.
+
+VERY_DARK_HINT = "This photo is very dark. Try again with more light."
+OVEREXPOSED_HINT = "This photo is very bright, perhaps facing a light. Try again with the light behind you."
+BLURRED_HINT = "This photo is blurred. Hold the camera still and try again."
+#: /light's words for how bright a photo is, darkest first.
+IT_IS_DARK = "It is dark."
+IT_IS_FAIRLY_DARK = "It is fairly dark."
+IT_IS_FAIRLY_BRIGHT = "It is fairly bright."
+IT_IS_BRIGHT = "It is bright."
+LAMP_SEEN = " There is a bright spot that may be a light that is on."
+WINDOW_SEEN = " There is a large bright area, perhaps a window or a light that is on."
+GLARE_SEEN = " Much of the photo is too bright to see, perhaps a window or a light facing the camera."
+NO_LIGHT_SEEN = " I see no bright spot that could be a light that is on."
+NO_COLOURS = "I could not make out any colours."
 
 
 def text_found(text: str) -> str:
@@ -75,6 +97,18 @@ def setting_changed(name: str, value: object) -> str:
         if value:
             return "Done. I will also send my answers as voice messages."
         return "Done. No more voice messages."
+    if name == "codes":
+        if value:
+            return "Done. I will tell you about QR codes and barcodes in your photos."
+        return "Done. I will not look for QR codes and barcodes."
+    if name == "light_hints":
+        if value:
+            return "Done. I will tell you when a photo is too dark, too bright or blurred."
+        return "Done. No more hints about light."
+    if name == "colours":
+        if value:
+            return "Done. I will tell you the main colours of your photos."
+        return "Done. I will not tell you the main colours."
     if name == "ocr_language":
         return f"Done. I will read text in {value}."
     if name == "alt_text_chars":
