@@ -18,9 +18,14 @@ After that, type a question about the photo, for example: what colour is the doo
 Commands:
 /describe: describe the current photo again, in full detail.
 /read: read out the text in the photo.
+/scan: look for a QR code or barcode in the photo and tell you what it holds.
+/light: how much light there is in the photo, and whether a light seems to be on.
+/colour: the main colours in the photo. /color works too.
 /alt: a short description to use as alt text.
 /detail brief, normal or full: how much I say about a new photo.
 /voice on or off: also send my answers as voice messages.
+/codes on or off: tell you about QR codes and barcodes in each new photo.
+/lighthints on or off: tell you when a photo is too dark, too bright or blurred.
 /language: the language of the text I read, for example /language eng.
 /settings: show your settings.
 /reset: start over with no current photo.
@@ -83,10 +88,13 @@ def text_found(text: str) -> str:
 
 def settings_summary(prefs: Preferences) -> str:
     voice = "on" if prefs.voice else "off"
+    codes = "on" if prefs.codes else "off"
+    light = "on" if prefs.light_hints else "off"
     return (
         f"Your settings:\nDetail: {prefs.detail}.\nVoice replies: {voice}.\n"
+        f"QR codes and barcodes: {codes}.\nLight hints: {light}.\n"
         f"Reading language: {prefs.ocr_language}.\nAlt text length: {prefs.alt_text_chars} characters.\n"
-        "Change them with /detail, /voice, /language and /alt followed by the new value."
+        "Change them with /detail, /voice, /codes, /lighthints, /language and /alt followed by the new value."
     )
 
 

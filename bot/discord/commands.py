@@ -22,6 +22,7 @@ from bot.core.preferences import ALT_TEXT_RANGE
 from bot.core.service import ChatService
 from bot.core.types import ChatRef, Reply
 from bot.discord.answers import DiscordAnswers, Replies
+from bot.discord.checks import DiscordCheckCommands
 from bot.discord.forget import ForgetView
 from bot.discord.help import HELP, HELP_MENTIONS
 from bot.discord.inflight import InFlight
@@ -139,6 +140,9 @@ class DiscordCommands:
             text = HELP + ("\n" + HELP_MENTIONS if self.mentions else "")
             await self._run(interaction, lambda replies: replies.private(text), wait=None)
 
+        DiscordCheckCommands(
+            self.service, self.answers, self._run, self.chat, max_attachment_bytes=self.max_attachment_bytes
+        ).register(tree)
         private_run = functools.partial(self._run, wait="private")
         DiscordSettingsCommands(self.service, private_run, self.chat).register(tree)
 

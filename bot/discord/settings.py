@@ -1,4 +1,4 @@
-"""Each person's settings on Discord: /settings, /detail, /voice and /language, answered privately.
+"""Each person's settings on Discord: /settings, /detail, /voice, /codes, /lighthints, /language, privately.
 
 Discord offers the allowed values as choices (and the installed OCR languages as suggestions while
 typing), but the core still checks every value, so Discord words and Telegram words mean the same.
@@ -18,6 +18,13 @@ from bot.discord.replies import InteractionReplies
 
 #: Discord shows at most 25 suggestions for an option.
 MAX_SUGGESTIONS = 25
+
+#: The quick checks' on/off commands: the command, the core's preference, what Discord shows.
+SWITCH_COMMANDS = (
+    ("codes", "codes", "Tell you about QR codes and barcodes in new pictures"),
+    ("lighthints", "light_hints", "Tell you when a picture is too dark, too bright or blurred"),
+)
+ON_OFF = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
 
 Handler = Callable[[InteractionReplies], Awaitable[None]]
 Run = Callable[[discord.Interaction, Handler], Awaitable[None]]
@@ -62,11 +69,27 @@ class DiscordSettingsCommands:
                 interaction, lambda replies: self.change(interaction, replies, "voice", mode.value)
             )
 
+        for name, preference, description in SWITCH_COMMANDS:
+            self._register_switch(tree, name, preference, description)
+
         @tree.command(name="language", description="The language of the text I read")
         @app_commands.describe(code="A language code, such as eng. Leave it out to see the ones I know")
         @app_commands.autocomplete(code=self.suggest_languages)
         async def language(interaction: discord.Interaction, code: str | None = None) -> None:
             await self.run(interaction, lambda replies: self.choose_language(interaction, replies, code))
+
+    def _register_switch(
+        self, tree: app_commands.CommandTree, name: str, preference: str, description: str
+    ) -> None:
+        """One on/off command; a function of its own so each command keeps its own preference name."""
+
+        @tree.command(name=name, description=description)
+        @app_commands.describe(mode="On or off")
+        @app_commands.choices(mode=ON_OFF)
+        async def switch(interaction: discord.Interaction, mode: app_commands.Choice[str]) -> None:
+            await self.run(
+                interaction, lambda replies: self.change(interaction, replies, preference, mode.value)
+            )
 
     async def show(self, interaction: discord.Interaction, replies: InteractionReplies) -> None:
         await replies.private((await self.service.show_settings(self.chat(interaction))).text)

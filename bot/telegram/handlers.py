@@ -124,6 +124,19 @@ class TelegramHandlers:
         async with Responder.to_message(context.bot, self.service, chat, message) as responder:
             await responder.deliver(await self.service.read_text(chat, about_message_id=_replied_id(message)))
 
+    def on_check(self, name: str) -> Callable[[Update, Context], Awaitable[None]]:
+        """/scan, /light, /colour: one quick check, answered like /read (a replied-to photo first)."""
+        checks = {"scan": self.service.scan, "light": self.service.light, "colour": self.service.colour}
+        check = checks[name]
+
+        async def run_check(update: Update, context: Context) -> None:
+            message = update_message(update)
+            chat = message_chat_ref(message)
+            async with Responder.to_message(context.bot, self.service, chat, message) as responder:
+                await responder.deliver(await check(chat, about_message_id=_replied_id(message)))
+
+        return run_check
+
     async def on_alt(self, update: Update, context: Context) -> None:
         """/alt: alt text for the current photo; /alt N sets its length instead."""
         message = update_message(update)
@@ -139,7 +152,7 @@ class TelegramHandlers:
             await responder.deliver(reply)
 
     def on_setting(self, name: str) -> Callable[[Update, Context], Awaitable[None]]:
-        """/detail, /voice, /language: store the person's choice (the core checks the value)."""
+        """/detail, /voice, /codes, /lighthints, /language: store the choice (the core checks the value)."""
 
         async def set_preference(update: Update, context: Context) -> None:
             message = update_message(update)

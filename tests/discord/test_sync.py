@@ -11,6 +11,7 @@ from tests.discord.driver import Driver
 
 COMMANDS = {"describe", "ask", "read", "alt", DESCRIBE_MENU, "reset", "forget", "privacy", "help"}
 COMMANDS |= {"settings", "detail", "voice", "language"}
+COMMANDS |= {"scan", "light", "colour", "codes", "lighthints"}
 
 
 def names(commands: list[dict]) -> set[str]:

@@ -33,8 +33,8 @@ async def count_images(bot: RunningBot) -> int:
 async def test_the_command_menu_is_registered_at_start(tg: FakeTelegram, bot: RunningBot) -> None:
     params = await tg.wait_for("setMyCommands", timeout=1)
     assert [c["command"] for c in params["commands"]] == [
-        "describe", "read", "alt", "detail", "voice", "language", "settings",
-        "reset", "forget", "privacy", "help",
+        "describe", "read", "scan", "light", "colour", "alt", "detail", "voice", "codes", "lighthints",
+        "language", "settings", "reset", "forget", "privacy", "help",
     ]  # fmt: skip
     assert all(c["description"] for c in params["commands"])
 
