@@ -4,10 +4,9 @@ import io
 import statistics
 import time
 
-import numpy as np
 import pytest
 import zxingcpp
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from bot.core.codes import (
     Box,
@@ -22,33 +21,10 @@ from bot.core.codes import (
 from bot.core.colours import main_colours
 from bot.core.images import for_model
 from bot.core.light import assess_light, light_hint
+from tests.fakes.codes import scene, symbol
 from tests.fakes.photos import encode
 
 F = zxingcpp.BarcodeFormat
-
-
-def scene(width: int = 1600, height: int = 1200, seed: int = 0) -> Image.Image:
-    """A photo-like background: a table top with a few objects, uneven light and sensor noise."""
-    rng = np.random.default_rng(seed)
-    small = Image.new("RGB", (width // 8, height // 8), (182, 170, 150))
-    draw = ImageDraw.Draw(small)
-    for _ in range(10):
-        x, y = rng.integers(0, width // 8, 2)
-        size = rng.integers(width // 80, width // 25, 2)
-        colour = tuple(int(v) for v in rng.integers(20, 235, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(
-            (x, y, x + size[0], y + size[1]), fill=colour
-        )
-    pixels = np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32)
-    light = np.linspace(1.0, 0.75, width, dtype=np.float32)[None, :, None]
-    noisy = pixels * light + rng.normal(0, 4, (height, width, 1)).astype(np.float32)
-    return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
-
-
-def symbol(text: str, fmt: zxingcpp.BarcodeFormat, scale: int = 4) -> Image.Image:
-    return Image.fromarray(np.asarray(zxingcpp.create_barcode(text, fmt).to_image(scale=scale))).convert(
-        "RGB"
-    )
 
 
 def photographed(image: Image.Image, degrees: float = 0) -> Image.Image:

@@ -10,8 +10,8 @@ from bot.core.preferences import Preferences
 from bot.core.service import ChatService, ServiceOptions
 from bot.core.types import ChatRef, ReplyKind, Upload
 from inference.worker import InferenceWorker
-from tests.core.test_codes import scene, symbol
 from tests.fakes import photos
+from tests.fakes.codes import scene, symbol
 
 ALICE = ChatRef("test", "chat-a", "alice")
 CODE_SENTENCE = "There is a QR code. It links to example.org/menu."

@@ -1,7 +1,5 @@
-"""Photos with real QR codes in them, for the front ends' quick-check tests.
-
-A copy of the core tests' scene and symbol helpers (tests/core/test_codes.py), kept small here so
-the Telegram and Discord tests need not import from another test module.
+"""Photo-like scenes and real QR codes and barcodes in them, for the codes and quick-check tests
+of the core and of every front end (made with zxing-cpp itself, so they are codes a reader must read).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ MENU_LINK = "https://example.org/menu"
 MENU_CODE_SENTENCE = "There is a QR code. It links to example.org/menu."
 
 
-def scene(width: int = 800, height: int = 600, seed: int = 0) -> Image.Image:
+def scene(width: int = 1600, height: int = 1200, seed: int = 0) -> Image.Image:
     """A photo-like background: a table top with a few objects, uneven light and sensor noise."""
     rng = np.random.default_rng(seed)
     small = Image.new("RGB", (width // 8, height // 8), (182, 170, 150))
@@ -35,18 +33,23 @@ def scene(width: int = 800, height: int = 600, seed: int = 0) -> Image.Image:
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
+def symbol(text: str, fmt: zxingcpp.BarcodeFormat, scale: int = 4) -> Image.Image:
+    """The code `text` as `fmt` would print it, black on white, `scale` pixels a module."""
+    printed = zxingcpp.create_barcode(text, fmt).to_image(scale=scale)
+    return Image.fromarray(np.asarray(printed)).convert("RGB")
+
+
 def qr_code(text: str, scale: int = 5) -> Image.Image:
-    code = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode)
-    return Image.fromarray(np.asarray(code.to_image(scale=scale))).convert("RGB")
+    return symbol(text, zxingcpp.BarcodeFormat.QRCode, scale)
 
 
 def menu_photo() -> bytes:
     """A table-top photo with a menu's QR code lying on it, as a phone's JPEG."""
-    image = scene()
+    image = scene(800, 600)
     image.paste(qr_code(MENU_LINK), (300, 180))
     return encode(image, "JPEG", quality=90)
 
 
 def dark_photo() -> bytes:
     """The same kind of scene taken with the light off: almost everything near black."""
-    return encode(Image.eval(scene(), lambda v: v // 12), "JPEG", quality=90)
+    return encode(Image.eval(scene(800, 600), lambda v: v // 12), "JPEG", quality=90)
