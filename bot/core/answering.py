@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 
 from bot.core import texts
+from bot.core.checking import CheckFlow
 from bot.core.context import CoreContext
 from bot.core.failures import replies_on_failure
 from bot.core.generating import ModelPlan, carry_out, model_request, record_turn
-from bot.core.options import READ_REQUEST
+from bot.core.options import COLOUR_REQUEST, READ_REQUEST, SCAN_REQUEST
 from bot.core.photos import ChatPhoto, current_photo
 from bot.core.reading import ReadFlow
 from bot.core.settings import SettingsFlow
@@ -25,12 +26,20 @@ from storage import TurnKind
 
 
 class AnswerFlow:
-    """A question about the current photo (or the one a reply points at); reading requests go to OCR."""
+    """A question about the current photo (or the one a reply points at).
 
-    def __init__(self, ctx: CoreContext, settings: SettingsFlow, reading: ReadFlow) -> None:
+    Reading requests go to OCR, code questions to the code reader, and "what colour is it?" to
+    the colour check when the photo is mostly one object: exact answers where the model guesses.
+    """
+
+    def __init__(
+        self, ctx: CoreContext, settings: SettingsFlow, reading: ReadFlow, checking: CheckFlow | None = None
+    ) -> None:
+        """`checking` holds no state of its own, so one is made here when none is given."""
         self.ctx = ctx
         self.settings = settings
         self.reading = reading
+        self.checking = checking or CheckFlow(ctx, settings)
 
     @replies_on_failure
     async def ask(
@@ -45,11 +54,15 @@ class AnswerFlow:
         question = question.strip()
         if not question:
             return Reply(texts.EMPTY_QUESTION, ReplyKind.INFO)
+        if SCAN_REQUEST.match(question):  # before READ_REQUEST: "what does the code say?" is a code
+            return await self.checking.scan(chat, about_message_id=about_message_id)
         if READ_REQUEST.match(question):
             return await self.reading.read_text(chat, about_message_id=about_message_id)
         photo = await current_photo(self.ctx, chat, about_message_id)
         if isinstance(photo, Reply):
             return photo
+        if COLOUR_REQUEST.match(question) and (colour := await self.checking.colour_of_one_object(photo)):
+            return await with_voice(self.ctx.speaker, colour, (await self.settings.preferences(chat)).voice)
         plan = await self.plan(photo, question)
         [reply] = await carry_out(self.ctx, chat, [plan], on_queued)
         return await with_voice(self.ctx.speaker, reply, (await self.settings.preferences(chat)).voice)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.codes import describe_codes, scan_codes
-from bot.core.colours import describe_colours, main_colours
+from bot.core.colours import MOSTLY_SHARE, ColourShare, describe_colours, main_colours
 from bot.core.context import CoreContext
 from bot.core.failures import replies_on_failure
 from bot.core.generating import ms_since
@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: The name recorded in the history for answers these checks gave (no model made them).
 CHECKS_MODEL_NAME = "quick-checks"
+#: "What colour is it?" is answered by the colour check when the top colour has at least this
+#: share of the photo's centre: the same share at which /colour says "Mostly X", so the answer is
+#: one colour the person can take for the thing they pointed at. Below it the centre is several
+#: things (a busy table), "it" is ambiguous, and only the model can tell which thing is meant.
+ONE_OBJECT_SHARE = MOSTLY_SHARE
 
 
 def start_checks(photo: ChatPhoto, prefs: Preferences) -> asyncio.Task[list[str]] | None:
@@ -99,6 +104,21 @@ class CheckFlow:
         """/scan: only the codes in the current photo, searched thoroughly."""
         return await self._answer(chat, about_message_id, texts.SCAN_QUESTION, _scan_answer, full_size=True)
 
+    async def scan_photo(self, photo: ChatPhoto) -> Reply:
+        """A code question ("what does the code say?") about `photo`: answered like /scan."""
+        return await self._check(photo, texts.SCAN_QUESTION, _scan_answer, full_size=True)
+
+    async def colour_of_one_object(self, photo: ChatPhoto) -> Reply | None:
+        """The answer to "what colour is it?" like /colour when `photo` is mostly one object, else None.
+
+        The colours are found once, off the loop, and both decide and make the answer.
+        """
+        started = time.perf_counter()
+        shares = await asyncio.to_thread(main_colours, photo.prepared.model_image)
+        if not is_one_object(shares):
+            return None
+        return await self._record(photo, texts.COLOUR_QUESTION, describe_colours(shares), started)
+
     @replies_on_failure
     async def light(self, chat: ChatRef, *, about_message_id: str | None = None) -> Reply:
         """/light: how bright the current photo is, and whether a light seems to be on."""
@@ -123,12 +143,25 @@ class CheckFlow:
         if isinstance(photo, Reply):
             return photo
         prefs = await self.settings.preferences(chat)
+        reply = await self._check(photo, question, check, full_size=full_size)
+        return await with_voice(self.ctx.speaker, reply, prefs.voice)
+
+    async def _check(
+        self, photo: ChatPhoto, question: str, check: Callable[[Image.Image], str], *, full_size: bool = False
+    ) -> Reply:
+        """`check` on `photo` in a thread, its answer kept in the history (unvoiced: callers voice it)."""
         started = time.perf_counter()
         image = photo.prepared.image if full_size else photo.prepared.model_image
-        text = await asyncio.to_thread(check, image)
+        return await self._record(photo, question, await asyncio.to_thread(check, image), started)
+
+    async def _record(self, photo: ChatPhoto, question: str, text: str, started: float) -> Reply:
         await self.ctx.store.add_turn(
             photo.chat_id, photo.stored.id, TurnKind.QUESTION, question, text,
             CHECKS_MODEL_NAME, round(ms_since(started)),
         )  # fmt: skip
-        reply = Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
-        return await with_voice(self.ctx.speaker, reply, prefs.voice)
+        return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
+
+
+def is_one_object(shares: list[ColourShare]) -> bool:
+    """Whether the centre is mostly one colour, taken for one object filling it (`ONE_OBJECT_SHARE`)."""
+    return bool(shares) and shares[0].share >= ONE_OBJECT_SHARE

@@ -19,7 +19,7 @@ from bot.core.checking import start_checks
 from bot.core.context import CoreContext
 from bot.core.failures import failure_reply, replies_on_failure
 from bot.core.generating import ModelPlan, carry_out, model_request, record_turn
-from bot.core.options import READ_REQUEST
+from bot.core.options import COLOUR_REQUEST, READ_REQUEST, SCAN_REQUEST
 from bot.core.photos import ChatPhoto, accept_photo, current_photo
 from bot.core.preferences import Detail, Preferences
 from bot.core.reading import ReadFlow
@@ -147,11 +147,21 @@ class DescribeFlow:
     async def _respond(
         self, photo: ChatPhoto, question: str | None, detail: Detail, prefs: Preferences
     ) -> ModelPlan:
-        """The plan for a new photo: its caption's question, its text, or its description."""
+        """The plan for a new photo: its caption's question, its text, its codes, or its description.
+
+        A code question is checked before a reading one ("what does the code say?" is a code).
+        """
         question = (question or "").strip()
+        if question and SCAN_REQUEST.match(question):
+            scanning = asyncio.create_task(self.answering.checking.scan_photo(photo))  # beside any model work
+            return ModelPlan(photo.stored.id, [], lambda _: scanning, beside=scanning)
         if question and READ_REQUEST.match(question):
             reading = asyncio.create_task(self.reading.read(photo, prefs))  # beside any model work
             return ModelPlan(photo.stored.id, [], lambda _: reading, beside=reading)
+        if question and COLOUR_REQUEST.match(question):
+            colour = await self.answering.checking.colour_of_one_object(photo)
+            if colour is not None:
+                return ModelPlan(photo.stored.id, [], lambda _: _ready(colour))
         if question:
             return await self.answering.plan(photo, question)
         return self.describe_plan(photo, detail, prefs)
@@ -207,3 +217,8 @@ class DescribeFlow:
         text = " ".join([*said, text])
         await record_turn(self.ctx, photo, TurnKind.CAPTION, None, text, started)
         return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
+
+
+async def _ready(reply: Reply) -> Reply:
+    """A reply already made (by a quick check), as a plan's finish wants it: awaitable."""
+    return reply

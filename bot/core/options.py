@@ -1,4 +1,4 @@
-"""The core's knobs (read from the config at start) and the one pattern it routes questions by."""
+"""The core's knobs (read from the config at start) and the patterns it routes questions by."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ OCR_MODEL_NAME = "tesseract"
 READ_REQUEST = re.compile(
     r"^\s*(please\s+)?(read\b|what\s+does\s+(it|this|that|the\s+\w+)\s+say\b|what('s|\s+is)\s+written\b"
     r"|what\s+is\s+the\s+text\b|what\s+text\b)",
+    re.IGNORECASE,
+)
+#: Questions about a QR code or barcode: answered like /scan, by the code reader, never by OCR
+#: or the model (a code's link is exact; the model would guess). Check it before `READ_REQUEST`,
+#: which would otherwise take "what does the code say?" for a request to read text.
+SCAN_REQUEST = re.compile(
+    r"^\s*(please\s+)?(can\s+you\s+)?("
+    r"(what\s+does|what's\s+in|what\s+is\s+in)\s+(the|this|that)\s+(qr\s+|bar\s*)?code\s+(say|link|mean|contain)?"
+    r"|(read|scan)\s+(the|this|that)\s+(qr\s+|bar\s*)?code\b"
+    r"|what('s|\s+is)\s+(the|this|that)\s+(qr\s+|bar\s*)?code\b"
+    r"|(is|are)\s+there\s+(a|an|any)\s+(qr\s+|bar\s*)?codes?\b"
+    r"|where\s+does\s+(the|this|that)\s+(qr\s+|bar\s*)?code\s+(go|lead|link)\b"
+    r")",
+    re.IGNORECASE,
+)
+#: "What colour is it?": answered like /colour when the photo is mostly one thing (see
+#: checking.py). Only "it", "this" and "that": "what colour is the door?" names one thing among
+#: others, which only the model can find in the photo.
+COLOUR_REQUEST = re.compile(
+    r"^\s*(please\s+)?(can\s+you\s+tell\s+me\s+)?what\s+colou?rs?\s+(is|are)\s+(it|this|that)\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
 
