@@ -55,7 +55,7 @@ async def test_read_with_an_image_reads_its_words_with_real_ocr_and_makes_it_cur
     await settle(adapter)
     alice = chat_ref(fake.channel_id, int(fake.default_user["id"]))
     assert await service.has_photo_for(alice, driver.sent_message(answer)["id"])
-    ask, _ = await driver.command("ask", {"question": "what colour is it?"})
+    ask, _ = await driver.command("ask", {"question": "is it a parking sign?"})
     await driver.followup(ask)
     assert engine.requests[0].image_key == hashlib.sha256(photos.sign("NO PARKING")).hexdigest()
 
