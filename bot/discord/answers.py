@@ -101,6 +101,15 @@ class DiscordAnswers:
             log.warning("could not download %s: %s", source.name, type(error).__name__)
             return Reply(texts.DOWNLOAD_FAILED, ReplyKind.ERROR)
 
+    async def keep_as_current(self, chat: ChatRef, source: ImageSource) -> Reply | None:
+        """Download the picture and keep it as the conversation's current photo, without describing it
+        (/alt and the quick checks answer about it themselves); the Reply that says why not, or None.
+        """
+        data = await self.download(source)
+        if isinstance(data, Reply):
+            return data
+        return await self.service.add_photo(chat, data)
+
     async def bounded(self, work: Awaitable[Reply]) -> Reply:
         """The reply, or an apology once the answer timeout (a little over the model's) has passed."""
         try:

@@ -81,12 +81,8 @@ class DiscordCheckCommands:
         await self.answers.deliver(chat, replies, await self.answers.bounded(work))
 
     async def _check(self, chat: ChatRef, image: discord.Attachment | None, check: Check) -> Reply:
-        if image is not None:
-            # Kept (and checked) as the current photo without a description: the check is the answer.
-            data = await self.answers.download(attachment_source(image, self.max_attachment_bytes))
-            if isinstance(data, Reply):
-                return data
-            refused = await self.service.add_photo(chat, data)
-            if refused is not None:
+        if image is not None:  # the check is the answer, so the photo is kept without a description
+            source = attachment_source(image, self.max_attachment_bytes)
+            if (refused := await self.answers.keep_as_current(chat, source)) is not None:
                 return refused
         return await check(chat)

@@ -229,13 +229,9 @@ class DiscordCommands:
     async def _alt(
         self, chat: ChatRef, replies: InteractionReplies, image: discord.Attachment | None
     ) -> Reply:
-        if image is not None:
-            # Kept (and checked) as the current photo without a description: one model pass, the alt text.
-            data = await self.answers.download(attachment_source(image, self.max_attachment_bytes))
-            if isinstance(data, Reply):
-                return data
-            refused = await self.service.add_photo(chat, data)
-            if refused is not None:
+        if image is not None:  # one model pass, the alt text: the photo is kept without a description
+            source = attachment_source(image, self.max_attachment_bytes)
+            if (refused := await self.answers.keep_as_current(chat, source)) is not None:
                 return refused
         return await self.service.alt_text(chat, on_queued=replies.position)
 
