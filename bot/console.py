@@ -20,7 +20,14 @@ from bot.core.types import ChatRef, Reply, ReplyKind
 PLATFORM = "console"
 QUIT_WORDS = {"/quit", "/exit", "quit", "exit"}
 #: Settings commands and the preference each sets; the core checks the value.
-SETTING_COMMANDS = {"/detail": "detail", "/language": "ocr_language"}
+SETTING_COMMANDS = {
+    "/detail": "detail",
+    "/language": "ocr_language",
+    "/codes": "codes",
+    "/lighthints": "light_hints",
+    "/colourcheck": "colours",
+    "/colorcheck": "colours",
+}
 UNKNOWN_COMMAND = "I do not know that command. Type /help to see what I can do."
 #: The terminal's own help: exactly the commands `_handle_line` accepts (no voice notes here).
 CONSOLE_HELP = """I describe photos and answer questions about them.
@@ -28,8 +35,14 @@ Type a question about the photo, for example: what colour is the door?
 Commands:
 /describe: describe the photo again, in full detail.
 /read: read out the text in the photo.
+/scan: look for a QR code or barcode in the photo and say what it holds.
+/light: how much light there is in the photo, and whether a light seems to be on.
+/colour: the main colours in the photo. /color works too.
 /alt: a short description to use as alt text. /alt 200 sets its length.
 /detail brief, normal or full: how much I say about a new photo.
+/codes on or off: tell you about QR codes and barcodes in each new photo.
+/lighthints on or off: tell you when a photo is too dark, too bright or blurred.
+/colourcheck on or off: answer "what colour is it?" with the colours measured in the photo.
 /language: the language of the text I read, for example /language deu.
 /settings: show your settings.
 /reset: start over with no current photo.
@@ -114,6 +127,10 @@ async def _handle_line(service: ChatService, ref: ChatRef, line: str) -> Reply:
     simple = {
         "/describe": service.describe_again,
         "/read": service.read_text,
+        "/scan": service.scan,
+        "/light": service.light,
+        "/colour": service.colour,
+        "/color": service.colour,
         "/alt": service.alt_text,
         "/settings": service.show_settings,
         "/reset": service.reset,

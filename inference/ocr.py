@@ -13,7 +13,8 @@ import logging
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pytesseract
 from PIL import Image, ImageOps
@@ -34,13 +35,27 @@ class OcrUnavailable(RuntimeError):
     """Tesseract, or the asked-for language pack, is not installed."""
 
 
+#: Tesseract's word boxes as `image_to_data(..., output_type=Output.DICT)` gives them.
+WordBoxes = Mapping[str, Sequence[object]]
+
+
 @dataclass(frozen=True, slots=True)
 class OcrResult:
-    """The text found (empty when none), in reading order, and Tesseract's mean word confidence."""
+    """The text found (empty when none), in reading order, and Tesseract's mean word confidence.
+
+    The rest is what Tesseract saw, kept so the caller can tell the person about the framing
+    (text cut off at an edge, a page upside down) without reading the photo twice: the word
+    boxes of the reading kept, the size of the image they are measured on (the prepared one,
+    turned `rotated_degrees` clockwise), and the orientation detection (None when Tesseract had
+    too little text to judge).
+    """
 
     text: str
     confidence: float | None
     rotated_degrees: int = 0
+    words: WordBoxes | None = field(default=None, repr=False)
+    read_size: tuple[int, int] | None = None
+    orientation: Mapping[str, object] | None = None
 
     @property
     def found(self) -> bool:
@@ -65,16 +80,36 @@ def read_text(image: Image.Image, language: str = "eng") -> OcrResult:
     if any(part not in languages for part in language.split("+")):
         raise OcrUnavailable(f"the OCR language {language!r} is not installed")
     prepared = _prepare(image)
-    angle, sure = _detected_rotation(prepared)
-    text, confidence = _read(_turn(prepared, angle), language)
+    osd = _orientation(prepared)
+    angle = int(str(osd.get("rotate", 0))) % 360 if osd else 0
+    sure = osd is not None and float(str(osd.get("orientation_conf", 0))) >= SURE_ORIENTATION_CONFIDENCE
+    best = _Reading(angle, *_read(_turn(prepared, angle), language))
     if not sure:
         # Orientation detection is unsure with little text: read all four ways round and keep
         # the reading with the most confidently recognised text.
-        readings = [(angle, text, confidence)] + [
-            (other, *_read(_turn(prepared, other), language)) for other in (0, 90, 180, 270) if other != angle
+        others = [
+            _Reading(turn, *_read(_turn(prepared, turn), language))
+            for turn in (0, 90, 180, 270)
+            if turn != angle
         ]
-        angle, text, confidence = max(readings, key=lambda r: _score(r[1], r[2]))
-    return OcrResult(text=text, confidence=confidence, rotated_degrees=angle)
+        best = max([best, *others], key=lambda r: _score(r.text, r.confidence))
+    return OcrResult(
+        text=best.text,
+        confidence=best.confidence,
+        rotated_degrees=best.angle,
+        words=best.words,
+        read_size=best.size,
+        orientation=osd,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    angle: int
+    text: str
+    confidence: float | None
+    words: WordBoxes
+    size: tuple[int, int]
 
 
 def _prepare(image: Image.Image) -> Image.Image:
@@ -88,14 +123,13 @@ def _prepare(image: Image.Image) -> Image.Image:
     return ImageOps.autocontrast(gray, cutoff=1)
 
 
-def _detected_rotation(image: Image.Image) -> tuple[int, bool]:
-    """Degrees clockwise the text is turned (0, 90, 180, 270), and whether Tesseract is sure."""
+def _orientation(image: Image.Image) -> dict[str, object] | None:
+    """Tesseract's orientation detection ("rotate": degrees clockwise the text is turned, 0, 90,
+    180 or 270, and "orientation_conf"), or None when it has too little text to judge."""
     try:
-        osd = pytesseract.image_to_osd(image, output_type=pytesseract.Output.DICT, timeout=OSD_TIMEOUT_S)
+        return pytesseract.image_to_osd(image, output_type=pytesseract.Output.DICT, timeout=OSD_TIMEOUT_S)
     except (pytesseract.TesseractError, RuntimeError):
-        return 0, False  # too little text to judge
-    sure = float(osd.get("orientation_conf", 0)) >= SURE_ORIENTATION_CONFIDENCE
-    return int(osd.get("rotate", 0)) % 360, sure
+        return None
 
 
 def _turn(image: Image.Image, degrees: int) -> Image.Image:
@@ -106,7 +140,7 @@ def _score(text: str, confidence: float | None) -> float:
     return sum(ch.isalnum() for ch in text) * (confidence or 0)
 
 
-def _read(image: Image.Image, language: str) -> tuple[str, float | None]:
+def _read(image: Image.Image, language: str) -> tuple[str, float | None, WordBoxes, tuple[int, int]]:
     data = pytesseract.image_to_data(
         image, lang=language, config="--psm 3", output_type=pytesseract.Output.DICT, timeout=OCR_TIMEOUT_S
     )
@@ -128,7 +162,7 @@ def _read(image: Image.Image, language: str) -> tuple[str, float | None]:
         confidences.append(confidence)
     paragraphs = [join_lines([" ".join(words) for words in lines]) for lines in blocks.values()]
     text = "\n".join(p for p in paragraphs if p)
-    return text, (sum(confidences) / len(confidences) if confidences else None)
+    return text, (sum(confidences) / len(confidences) if confidences else None), data, image.size
 
 
 def join_lines(lines: list[str]) -> str:

@@ -2,12 +2,16 @@
 
 import io
 
+from PIL import Image
+
 from bot import console
+from bot.core import texts
 from bot.core.preferences import Preferences
 from bot.core.service import ChatService, ServiceOptions
 from inference.worker import InferenceWorker
 from storage import Store
 from tests.fakes import photos
+from tests.fakes.codes import MENU_CODE_SENTENCE, menu_photo
 from tests.fakes.engine import FakeEngine
 
 
@@ -76,7 +80,8 @@ async def test_the_terminal_accepts_every_command_its_help_lists(tmp_path):
         engine,
     )  # fmt: skip
     listed = [line.split(":")[0].split()[0] for line in console.CONSOLE_HELP.splitlines() if line[:1] == "/"]
-    assert listed == ["/describe", "/read", "/alt", "/detail", "/language", "/settings", "/reset", "/forget",
+    assert listed == ["/describe", "/read", "/scan", "/light", "/colour", "/alt", "/detail", "/codes",
+                      "/lighthints", "/colourcheck", "/language", "/settings", "/reset", "/forget",
                       "/privacy", "/help"]  # fmt: skip
     assert "The text reads: NO PARKING" in output, "/read is OCR, not a question to the model"
     assert not any("NO PARKING" in p or "/read" in p for p in engine.prompts)
@@ -87,3 +92,33 @@ async def test_the_terminal_accepts_every_command_its_help_lists(tmp_path):
     assert "Done. I have put the last photo aside" in output
     commands_sent_to_the_model = [p for p in engine.prompts if "/" in p]
     assert commands_sent_to_the_model == []
+
+
+async def test_the_quick_checks_and_their_switches_in_the_terminal(tmp_path):
+    photo = tmp_path / "menu.jpg"
+    photo.write_bytes(menu_photo())
+    database = f"sqlite+aiosqlite:///{tmp_path}/d.sqlite3"
+    engine = FakeEngine()
+    engine.enqueue("a menu on a table")
+    output = await chat_once(
+        database, photo, ["/scan", "/light", "/colour", "/codes off", "/lighthints off", "/colourcheck off",
+                          "/settings"], engine,
+    )  # fmt: skip
+    lines = output.splitlines()
+    assert lines[0] == f"{MENU_CODE_SENTENCE} A menu on a table."  # the code first, in every description
+    assert lines.count(MENU_CODE_SENTENCE) == 1  # /scan: the code alone
+    assert texts.setting_changed("codes", False) in lines
+    assert texts.setting_changed("light_hints", False) in lines
+    assert texts.setting_changed("colours", False) in lines
+    assert "QR codes and barcodes: off." in lines and "Colour check: off." in lines
+    assert len(engine.prompts) == 1  # the checks asked the model nothing
+
+    navy = tmp_path / "navy.png"
+    navy.write_bytes(photos.encode(Image.new("RGB", (400, 300), (20, 30, 90)), "PNG"))
+    engine.enqueue("a blue cloth", "dark")
+    output = await chat_once(
+        database, navy, ["what colour is it?", "/colourcheck on", "what colour is it?"], engine
+    )
+    said = output.strip().splitlines()
+    assert said[2:4] == ["Dark.", texts.setting_changed("colours", True)]  # off: the model answered
+    assert "navy" in said[-1].lower() and len(engine.prompts) == 3  # on: measured, not asked

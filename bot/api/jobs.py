@@ -261,5 +261,8 @@ def _query(given: ModelInput, data: bytes) -> PhotoQuery:
         temperature=given.temperature,
         detail=given.detail,
         read_text=given.read_text,
+        scan_codes=given.scan_codes,
+        light_hint=given.light_hint,
+        colours=given.colours,
         alt_text_chars=given.alt_text_chars,
     )

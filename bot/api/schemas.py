@@ -47,6 +47,16 @@ class ModelInput(BaseModel):
         "writing; full also reads the text) instead of the bare caption.",
     )
     read_text: bool = Field(default=False, description="blipbot: add the text read in the photo (OCR).")
+    scan_codes: bool = Field(
+        default=False, description="blipbot: say the QR codes and barcodes in the photo before the output."
+    )
+    light_hint: bool = Field(
+        default=False,
+        description="blipbot: say before the output when the photo is very dark, overexposed or blurred.",
+    )
+    colours: bool = Field(
+        default=False, description="blipbot: add the main colours in the centre of the photo."
+    )
     alt_text_chars: int | None = Field(
         default=None, ge=20, le=1000, description="blipbot: cut the output to this length, at a word."
     )

@@ -111,6 +111,9 @@ class AccessibilityConfig(Section):
     voice: bool = False
     ocr_language: str = "eng"
     alt_text_chars: int = Field(default=125, ge=20, le=1000)
+    codes: bool = True
+    light_hints: bool = True
+    colours: bool = True
     # Mean log-probability per answer token below which the reply says it is unsure.
     low_confidence_logprob: float = Field(default=-1.2, le=0)
     speech_voice: str = "en-us"

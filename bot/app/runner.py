@@ -91,6 +91,9 @@ def service_options(settings: Settings) -> ServiceOptions:
             voice=acc.voice,
             ocr_language=acc.ocr_language,
             alt_text_chars=acc.alt_text_chars,
+            codes=acc.codes,
+            light_hints=acc.light_hints,
+            colours=acc.colours,
         ),
         low_confidence_logprob=acc.low_confidence_logprob,
     )

@@ -61,8 +61,13 @@ class AnswerFlow:
         photo = await current_photo(self.ctx, chat, about_message_id)
         if isinstance(photo, Reply):
             return photo
-        if COLOUR_REQUEST.match(question) and (colour := await self.checking.colour_of_one_object(photo)):
-            return await with_voice(self.ctx.speaker, colour, (await self.settings.preferences(chat)).voice)
+        prefs = await self.settings.preferences(chat)
+        if (
+            prefs.colours
+            and COLOUR_REQUEST.match(question)
+            and (colour := await self.checking.colour_of_one_object(photo))
+        ):
+            return await with_voice(self.ctx.speaker, colour, prefs.voice)
         plan = await self.plan(photo, question)
         [reply] = await carry_out(self.ctx, chat, [plan], on_queued)
         return await with_voice(self.ctx.speaker, reply, (await self.settings.preferences(chat)).voice)

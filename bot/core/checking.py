@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.codes import describe_codes, scan_codes
-from bot.core.colours import MOSTLY_SHARE, ColourShare, describe_colours, main_colours
+from bot.core.colours import ColourShare, describe_colours, is_mostly_one, main_colours
 from bot.core.context import CoreContext
 from bot.core.failures import replies_on_failure
 from bot.core.generating import ms_since
@@ -33,11 +33,6 @@ log = logging.getLogger(__name__)
 
 #: The name recorded in the history for answers these checks gave (no model made them).
 CHECKS_MODEL_NAME = "quick-checks"
-#: "What colour is it?" is answered by the colour check when the top colour has at least this
-#: share of the photo's centre: the same share at which /colour says "Mostly X", so the answer is
-#: one colour the person can take for the thing they pointed at. Below it the centre is several
-#: things (a busy table), "it" is ambiguous, and only the model can tell which thing is meant.
-ONE_OBJECT_SHARE = MOSTLY_SHARE
 
 
 def start_checks(photo: ChatPhoto, prefs: Preferences) -> asyncio.Task[list[str]] | None:
@@ -163,5 +158,8 @@ class CheckFlow:
 
 
 def is_one_object(shares: list[ColourShare]) -> bool:
-    """Whether the centre is mostly one colour, taken for one object filling it (`ONE_OBJECT_SHARE`)."""
-    return bool(shares) and shares[0].share >= ONE_OBJECT_SHARE
+    """Whether "what colour is it?" gets the colour check's answer: when the centre is mostly one
+    colour, as /colour says "Mostly X", the person can take it for the thing they pointed at.
+    Otherwise the centre is several things (a busy table), "it" is ambiguous, and only the model
+    can tell which thing is meant."""
+    return is_mostly_one(shares)

@@ -210,6 +210,13 @@ def main_colours(image: Image.Image, *, region: Region = "centre") -> list[Colou
     return sorted(found, key=lambda c: -c.share)
 
 
+def is_mostly_one(shares: list[ColourShare]) -> bool:
+    """Whether the largest colour is "mostly" the picture: at least `MOSTLY_SHARE` and more than
+    the next (a half-and-half split is two colours, not mostly the one that happens to come first)."""
+    ranked = sorted((c.share for c in shares), reverse=True)
+    return bool(ranked) and ranked[0] >= MOSTLY_SHARE and (len(ranked) == 1 or ranked[0] > ranked[1])
+
+
 def describe_colours(shares: list[ColourShare]) -> str:
     """The colours in words, largest first: "Navy blue.", "Mostly navy blue, with some white."."""
     if not shares:
@@ -218,7 +225,7 @@ def describe_colours(shares: list[ColourShare]) -> str:
     top = shares[0]
     if top.share >= ONLY_SHARE or len(shares) == 1:
         return f"{_capitalised(top.name)}."
-    if top.share >= MOSTLY_SHARE:
+    if is_mostly_one(shares):
         lead, rest = f"Mostly {top.name}", shares[1:]
     else:
         main = [c for c in shares if c.share >= 0.25] or [top]

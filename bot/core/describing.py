@@ -158,7 +158,7 @@ class DescribeFlow:
         if question and READ_REQUEST.match(question):
             reading = asyncio.create_task(self.reading.read(photo, prefs))  # beside any model work
             return ModelPlan(photo.stored.id, [], lambda _: reading, beside=reading)
-        if question and COLOUR_REQUEST.match(question):
+        if question and prefs.colours and COLOUR_REQUEST.match(question):
             colour = await self.answering.checking.colour_of_one_object(photo)
             if colour is not None:
                 return ModelPlan(photo.stored.id, [], lambda _: _ready(colour))

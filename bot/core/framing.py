@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from inference.ocr import MIN_WORD_CONFIDENCE, SURE_ORIENTATION_CONFIDENCE
+from inference.ocr import MIN_WORD_CONFIDENCE, SURE_ORIENTATION_CONFIDENCE, OcrResult
 
 #: A word within this share of the photo's side from an edge (and at least `EDGE_MARGIN_MIN_PIXELS`)
 #: touches it. A cut word rarely reaches the last pixel: the cut may fall in a letter's white.
@@ -21,6 +21,21 @@ EDGE_MARGIN_MIN_PIXELS = 4
 EDGE_WORD_CONFIDENCE = 20
 #: Edges clockwise from the top, the order of Tesseract's turns.
 EDGES = ("top", "right", "bottom", "left")
+
+
+def framing_hints(result: OcrResult) -> list[str]:
+    """The hints to say after what /read found: text cut off at an edge, then a turned page.
+
+    Only when text was found: with none, "I found no text" already tells the person to try again.
+    """
+    if not result.found:
+        return []
+    hints = []
+    if result.words is not None and result.read_size is not None:
+        hints.append(edge_hint(result.words, *result.read_size, rotated_degrees=result.rotated_degrees))
+    if result.orientation is not None:
+        hints.append(orientation_hint(result.orientation))
+    return [hint for hint in hints if hint]
 
 
 def edge_hint(

@@ -1,19 +1,23 @@
 """One-shot predictions: a photo and its inputs in, one string out, as the hosted BLIP-2 APIs answer.
 
 This is the flow behind the HTTP API. It takes the hosted model's inputs (`caption`, `question`,
-`context`, sampling) plus blipbot's own (`detail`, `read_text`, `alt_text_chars`) and returns the
-text, or raises `PredictionFailed` with a plain sentence. The photo is stored like a chat's (in
-one "api" chat per token), so a worker in another process can load it by reference, and the
-retention purge deletes it with everything else.
+`context`, sampling) plus blipbot's own (`detail`, `read_text`, `alt_text_chars`, and the chats'
+quick checks `scan_codes`, `light_hint`, `colours`, all off by default so the output stays the
+model's words) and returns the text, or raises `PredictionFailed` with a plain sentence. The photo
+is stored like a chat's (in one "api" chat per token), so a worker in another process can load it
+by reference, and the retention purge deletes it with everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field, replace
 
 from bot.core import texts
+from bot.core.checking import checks_said
+from bot.core.colours import describe_colours, main_colours
 from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
 from bot.core.generating import model_request
@@ -26,6 +30,8 @@ from inference.ocr import OcrResult
 from inference.prompts import caption_prompt
 from inference.queue import QueueTicket, WorkerBusy, WorkerStopped
 from inference.types import GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
 
 #: The platform name of the chats that hold the API's photos.
 API_PLATFORM = "api"
@@ -49,6 +55,9 @@ class PhotoQuery:
     temperature: float = 1.0
     detail: Detail | None = None  # a woven description at this level instead of the bare caption
     read_text: bool = False  # add the text OCR reads in the photo
+    scan_codes: bool = False  # say the QR codes and barcodes first
+    light_hint: bool = False  # say first when the photo is very dark, overexposed or blurred
+    colours: bool = False  # add the main colours in the photo's centre
     alt_text_chars: int | None = None  # cut the output to this length at a word boundary
     ocr_language: str | None = None  # the server's default when None
 
@@ -56,6 +65,11 @@ class PhotoQuery:
     def describes(self) -> bool:
         """A description rather than an answer: `caption` set, or no question asked."""
         return self.caption or not self.question.strip()
+
+    @property
+    def wants_checks(self) -> bool:
+        """Whether any quick check (codes, light, colours) was asked for."""
+        return self.scan_codes or self.light_hint or self.colours
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +109,18 @@ class PredictionFlow:
         photo = ChatPhoto(chat_id, stored, prepared)
         language = query.ocr_language or self.ctx.options.preferences.ocr_language
         reading = asyncio.create_task(self.reading.ocr(prepared.image, language)) if query.read_text else None
+        checks = asyncio.create_task(_quick_checks(photo, query)) if query.wants_checks else None
         try:
             text, prompts, results, tickets = await self._generate(photo, query, language)
+            if checks is not None:
+                before, after = await checks
+                text = " ".join(filter(None, [*before, text, *after]))
             if reading is not None:
                 text = _with_text_read(text, await reading)
         finally:
-            if reading is not None:
-                reading.cancel()
+            for task in (reading, checks):
+                if task is not None:
+                    task.cancel()
         if query.alt_text_chars is not None:
             text = alt_text(text, query.alt_text_chars)
         return PhotoAnswer(
@@ -118,7 +137,8 @@ class PredictionFlow:
         """The model's output for `query`, with its prompts, results and tickets."""
         options = self.ctx.options
         if query.describes and query.detail is not None:
-            # The API returns what the model says, as the hosted BLIP-2 does: no chat hints.
+            # The API returns what the model says, as the hosted BLIP-2 does: no chat hints
+            # (the caller opts in to the quick checks instead; `answer` runs them).
             prefs = replace(options.preferences, ocr_language=language, codes=False, light_hints=False)
             plan = self.describing.describe_plan(photo, query.detail, prefs)
             results, tickets = await self._run(plan.requests, photo)
@@ -173,3 +193,25 @@ def _with_text_read(text: str, reading: OcrResult | None) -> str:
         return text
     found = texts.text_found(reading.text) if reading.found else texts.NO_TEXT_FOUND
     return f"{text} {found}"
+
+
+async def _quick_checks(photo: ChatPhoto, query: PhotoQuery) -> tuple[list[str], list[str]]:
+    """The quick checks asked for, off the loop: the sentences to say before the output (the
+    codes, then a light hint) and after it (the main colours). A failed check is logged and left
+    out, as in the chats: it never costs the caller the output.
+    """
+    before = checks_said(photo, codes=query.scan_codes, light=query.light_hint)
+    if not query.colours:
+        return await before, []
+    said, colours = await asyncio.gather(before, _colours_said(photo))
+    return said, [colours] if colours else []
+
+
+async def _colours_said(photo: ChatPhoto) -> str | None:
+    try:
+        return describe_colours(await asyncio.to_thread(main_colours, photo.prepared.model_image))
+    except Exception as error:
+        log.warning(
+            "colour check failed on image %d (%s)", photo.stored.id, type(error).__name__, exc_info=True
+        )
+        return None

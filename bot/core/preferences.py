@@ -30,7 +30,7 @@ class Preferences:
     alt_text_chars: int = 125
     codes: bool = True  # say the QR codes and barcodes found before a description
     light_hints: bool = True  # say "this photo is very dark" (or bright, or blurred) first
-    colours: bool = True  # for the colour feature to come; nothing reads it yet
+    colours: bool = True  # answer "what colour is it?" with the measured colours (else the model)
 
     def merged(self, stored: dict[str, Any]) -> Preferences:
         """These defaults overlaid with what the person chose (unknown or bad keys ignored)."""

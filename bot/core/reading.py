@@ -15,6 +15,7 @@ from PIL import Image
 from bot.core import texts
 from bot.core.context import CoreContext
 from bot.core.failures import replies_on_failure
+from bot.core.framing import framing_hints
 from bot.core.generating import ms_since
 from bot.core.options import OCR_MODEL_NAME
 from bot.core.photos import ChatPhoto, current_photo
@@ -51,6 +52,7 @@ class ReadFlow:
         if result is None:
             return Reply(texts.OCR_UNAVAILABLE, ReplyKind.ERROR, image_id=photo.stored.id)
         text = texts.text_found(result.text) if result.found else texts.NO_TEXT_FOUND
+        text = "\n".join([text, *framing_hints(result)])
         ocr_ms = ms_since(started)
         await self.ctx.store.add_turn(
             photo.chat_id, photo.stored.id, TurnKind.QUESTION, texts.READ_QUESTION, text,

@@ -26,6 +26,7 @@ Commands:
 /voice on or off: also send my answers as voice messages.
 /codes on or off: tell you about QR codes and barcodes in each new photo.
 /lighthints on or off: tell you when a photo is too dark, too bright or blurred.
+/colourcheck on or off: answer "what colour is it?" with the colours measured in the photo.
 /language: the language of the text I read, for example /language eng.
 /settings: show your settings.
 /reset: start over with no current photo.
@@ -90,11 +91,13 @@ def settings_summary(prefs: Preferences) -> str:
     voice = "on" if prefs.voice else "off"
     codes = "on" if prefs.codes else "off"
     light = "on" if prefs.light_hints else "off"
+    colours = "on" if prefs.colours else "off"
     return (
         f"Your settings:\nDetail: {prefs.detail}.\nVoice replies: {voice}.\n"
-        f"QR codes and barcodes: {codes}.\nLight hints: {light}.\n"
+        f"QR codes and barcodes: {codes}.\nLight hints: {light}.\nColour check: {colours}.\n"
         f"Reading language: {prefs.ocr_language}.\nAlt text length: {prefs.alt_text_chars} characters.\n"
-        "Change them with /detail, /voice, /codes, /lighthints, /language and /alt followed by the new value."
+        "Change them with /detail, /voice, /codes, /lighthints, /colourcheck, /language and /alt "
+        "followed by the new value."
     )
 
 
@@ -115,8 +118,8 @@ def setting_changed(name: str, value: object) -> str:
         return "Done. No more hints about light."
     if name == "colours":
         if value:
-            return "Done. I will tell you the main colours of your photos."
-        return "Done. I will not tell you the main colours."
+            return "Done. When you ask what colour something is, I will measure the colours in the photo."
+        return "Done. The AI model will answer questions about colours. /colour still measures them."
     if name == "ocr_language":
         return f"Done. I will read text in {value}."
     if name == "alt_text_chars":

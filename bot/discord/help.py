@@ -17,6 +17,7 @@ Describe image: open the Apps menu of any message with pictures and choose Descr
 /voice on or off: also send my answers as audio files.
 /codes on or off: tell you about QR codes and barcodes in each new picture.
 /lighthints on or off: tell you when a picture is too dark, too bright or blurred.
+/colourcheck on or off: answer "what colour is it?" with the colours measured in the picture.
 /language: the language of the text I read. Leave the code out to see the ones I know.
 /settings: show your settings.
 /reset: start over with no current picture.

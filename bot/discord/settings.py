@@ -23,6 +23,7 @@ MAX_SUGGESTIONS = 25
 SWITCH_COMMANDS = (
     ("codes", "codes", "Tell you about QR codes and barcodes in new pictures"),
     ("lighthints", "light_hints", "Tell you when a picture is too dark, too bright or blurred"),
+    ("colourcheck", "colours", "Answer what colour something is by measuring the picture"),
 )
 ON_OFF = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
 

@@ -31,11 +31,16 @@ from bot.web.sessions import COOKIE, MAX_AGE_S, WebSession, WebSessions
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 PLATFORM = "web"
-ACTIONS = ("send", "read", "alt", "full", "reset", "forget")
+#: The quick checks a button asks for (no model: a code scan, the light, the colours).
+CHECKS = ("scan", "light", "colour")
+ACTIONS = ("send", "read", *CHECKS, "alt", "full", "reset", "forget")
 #: What the page says while each action waits for the model.
 WAITING = {
     "send": "Looking at your photo.",
     "read": "Reading the text in your photo.",
+    "scan": "Looking for QR codes and barcodes in your photo.",
+    "light": "Checking the light in your photo.",
+    "colour": "Finding the main colours in your photo.",
     "alt": "Writing alt text for your photo.",
     "full": "Describing your photo in full.",
     "reset": "Starting over.",
@@ -121,6 +126,12 @@ class WebPage:
             return await self.service.ask(chat, question, on_queued=on_queued)
         if action == "read":
             return await self.service.read_text(chat)
+        if action == "scan":
+            return await self.service.scan(chat)
+        if action == "light":
+            return await self.service.light(chat)
+        if action == "colour":
+            return await self.service.colour(chat)
         if action == "alt":
             return await self.service.alt_text(chat, on_queued=on_queued)
         if action == "full":

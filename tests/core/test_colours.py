@@ -167,6 +167,7 @@ def test_every_palette_colour_is_named_by_its_own_name():
             [("blue", 0.45), ("white", 0.2), ("grey", 0.2), ("black", 0.15)],
             "Blue, with some white, grey and black.",
         ),
+        ([("red", 0.5), ("blue", 0.5)], "Red and blue."),  # half and half: neither is "mostly"
         ([], "I could not make out any colours."),
     ],
 )

@@ -5,8 +5,8 @@ import shutil
 import pytesseract
 import pytest
 
-from bot.core.framing import edge_hint, orientation_hint
-from inference.ocr import installed_languages
+from bot.core.framing import edge_hint, framing_hints, orientation_hint
+from inference.ocr import OcrResult, installed_languages, read_text
 from tests.fakes.photos import sign_image
 
 PAGE = [
@@ -146,3 +146,34 @@ def test_tesseract_sees_a_rendered_page_turned(turn, said):
     page = sign_image(PAGE, 32).rotate(turn, expand=True, fillcolor="white")
     assert orientation_hint(pytesseract.image_to_osd(page, output_type=pytesseract.Output.DICT)) == said
     assert orientation_hint(pytesseract.image_to_osd(page)) == said
+
+
+@needs_tesseract
+def test_read_text_keeps_what_the_framing_hints_need_and_they_find_the_cut():
+    """`read_text` hands back the word boxes it read, measured on the image it read (upscaled,
+    turned), so the hint needs no second reading."""
+    sign = sign_image(["PHARMACY OPEN DAILY", "Closed on Sunday from noon", "Exit by the blue door"], 40)
+    cut = read_text(sign.crop((0, 0, sign.width - 150, sign.height)))
+    assert "PHARMACY" in cut.text and cut.read_size is not None and cut.words is not None
+    assert framing_hints(cut) == [
+        "Some text may be cut off at the right edge. Move the camera back a little."
+    ]
+    assert framing_hints(read_text(sign)) == []
+
+
+@needs_osd
+def test_read_text_reads_an_upside_down_page_and_says_it_was_upside_down():
+    page = read_text(sign_image(PAGE, 32).rotate(180, expand=True, fillcolor="white"))
+    assert page.rotated_degrees == 180 and "library opens at nine" in page.text
+    assert framing_hints(page) == ["The page seems to be upside down."]
+
+
+def test_nothing_read_gives_no_framing_hint():
+    result = OcrResult(
+        "",
+        None,
+        words=data(READ),
+        read_size=(1000, 800),
+        orientation={"rotate": 180, "orientation_conf": 9.0},
+    )
+    assert framing_hints(result) == []

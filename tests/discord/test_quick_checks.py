@@ -69,13 +69,14 @@ async def test_a_check_refuses_a_file_that_is_not_a_picture_before_deferring(dri
 
 
 async def test_codes_and_light_hints_off_leave_them_out_of_descriptions(driver: Driver, adapter) -> None:
-    for name, preference in (("codes", "codes"), ("lighthints", "light_hints")):
+    for name, preference in (("codes", "codes"), ("lighthints", "light_hints"), ("colourcheck", "colours")):
         _, callback = await driver.command(name, {"mode": "off"})
         assert callback.json["type"] == 4 and is_ephemeral(callback)
         assert callback.json["data"]["content"] == texts.setting_changed(preference, False)
     _, settings = await driver.command("settings")
     summary = settings.json["data"]["content"]
     assert "QR codes and barcodes: off." in summary and "Light hints: off." in summary
+    assert "Colour check: off." in summary
 
     describe, _ = await driver.command("describe", {"image": attach(driver, menu_photo(), "menu.jpg")})
     description = (await driver.followup(describe)).json["content"]

@@ -11,7 +11,7 @@ from tests.discord.driver import Driver
 
 COMMANDS = {"describe", "ask", "read", "alt", DESCRIBE_MENU, "reset", "forget", "privacy", "help"}
 COMMANDS |= {"settings", "detail", "voice", "language"}
-COMMANDS |= {"scan", "light", "colour", "codes", "lighthints"}
+COMMANDS |= {"scan", "light", "colour", "codes", "lighthints", "colourcheck"}
 
 
 def names(commands: list[dict]) -> set[str]:

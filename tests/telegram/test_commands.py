@@ -34,7 +34,7 @@ async def test_the_command_menu_is_registered_at_start(tg: FakeTelegram, bot: Ru
     params = await tg.wait_for("setMyCommands", timeout=1)
     assert [c["command"] for c in params["commands"]] == [
         "describe", "read", "scan", "light", "colour", "alt", "detail", "voice", "codes", "lighthints",
-        "language", "settings", "reset", "forget", "privacy", "help",
+        "colourcheck", "language", "settings", "reset", "forget", "privacy", "help",
     ]  # fmt: skip
     assert all(c["description"] for c in params["commands"])
 

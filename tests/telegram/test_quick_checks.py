@@ -3,9 +3,11 @@ client against the fake Bot API: answered like /read, about the current photo or
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from bot.core import texts
+from inference.ocr import installed_languages
 from tests.fakes import photos
 from tests.fakes.codes import MENU_CODE_SENTENCE, dark_photo, menu_photo, scene
 from tests.fakes.engine import RecordingEngine
@@ -88,3 +90,41 @@ async def test_codes_off_leaves_the_code_out_of_descriptions_but_scan_still_work
     assert (await reply_to(tg, PRIVATE))["text"] == texts.setting_changed("codes", True)
     tg.send_photo(PRIVATE, menu_photo())
     assert (await reply_to(tg, PRIVATE))["text"].startswith(MENU_CODE_SENTENCE)
+
+
+async def test_colour_names_both_halves_of_a_split_and_calls_navy_navy(
+    tg: FakeTelegram, bot: RunningBot
+) -> None:
+    split = Image.new("RGB", (400, 300), (200, 25, 30))
+    split.paste((25, 50, 190), (200, 0, 400, 300))
+    tg.send_photo(PRIVATE, photos.encode(split, "JPEG", quality=95))
+    await reply_to(tg, PRIVATE)
+    tg.send_command(PRIVATE, "/colour")
+    said = (await reply_to(tg, PRIVATE, timeout=30))["text"].lower()
+    assert "red" in said and "blue" in said
+
+    tg.send_photo(PRIVATE, photos.encode(Image.new("RGB", (400, 300), (20, 30, 90)), "JPEG", quality=95))
+    await reply_to(tg, PRIVATE)
+    tg.send_command(PRIVATE, "/colour")
+    said = (await reply_to(tg, PRIVATE, timeout=30))["text"].lower()
+    assert "navy" in said or "dark blue" in said
+
+
+async def test_read_of_a_sign_cut_off_at_the_right_edge_says_so(tg: FakeTelegram, bot: RunningBot) -> None:
+    if not installed_languages():
+        pytest.skip("tesseract-ocr is not installed")
+    sign = photos.sign_image(
+        ["PHARMACY OPEN DAILY", "Closed on Sunday from noon", "Exit by the blue door"], 40
+    )
+    tg.send_photo(PRIVATE, photos.encode(sign.crop((0, 0, sign.width - 150, sign.height)), "PNG"))
+    await reply_to(tg, PRIVATE)
+    tg.send_command(PRIVATE, "/read")
+    answer = (await reply_to(tg, PRIVATE, timeout=60))["text"]
+    assert answer.startswith("The text reads:") and "PHARMACY" in answer
+    assert answer.endswith("\nSome text may be cut off at the right edge. Move the camera back a little.")
+
+    tg.send_photo(PRIVATE, photos.encode(sign, "PNG"))  # the whole sign: read, and no hint
+    await reply_to(tg, PRIVATE)
+    tg.send_command(PRIVATE, "/read")
+    answer = (await reply_to(tg, PRIVATE, timeout=60))["text"]
+    assert "PHARMACY" in answer and "cut off" not in answer

@@ -1,8 +1,9 @@
 """The page in a real browser (Debian's Chromium under Playwright), with scripts on and off.
 
 Each flow is the one a screen-reader user follows: choose a photo, hear the description in the
-live region, ask a follow-up, read the sign's text, get alt text, turn the voice on, delete the
-data. axe-core checks every state for serious or critical problems, in light and dark.
+live region, ask a follow-up, read the sign's text, hear a shirt's colours, get alt text, turn the
+voice on, delete the data. axe-core checks every state for serious or critical problems, in light
+and dark.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+from PIL import Image
 from playwright.async_api import Page, expect
 
 from tests.fakes import photos
@@ -75,6 +77,22 @@ async def test_the_whole_flow_with_scripts_announces_each_answer_in_the_live_reg
         await expect(status).to_contain_text("deleted your photos")
         await expect(page.locator("#no-conversation")).to_be_visible()
         await no_axe_problems(page, "after deleting")
+
+
+async def test_the_colours_button_answers_in_the_live_region_and_keeps_focus(site):
+    navy = photos.encode(Image.new("RGB", (400, 300), (20, 30, 90)), "PNG")
+    async with launched_chromium() as context:
+        page = await context.new_page()
+        await page.goto(site.url)
+        await page.set_input_files("#photo", files=[png_file(navy, "shirt.png")])
+        colours = page.get_by_role("button", name="Colours", exact=True)
+        await colours.click()
+        status = page.locator("#status")
+        await expect(status).to_contain_text("navy", ignore_case=True)
+        await expect(colours).to_be_focused()  # the next check is one key away
+        await expect(page.locator("#conversation li")).to_have_count(1)
+        assert site.engine.requests == []  # answered without the model
+        await no_axe_problems(page, "colours answered")
 
 
 async def test_keyboard_alone_does_the_flow_with_visible_focus(site):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html as html_lib
 
 import httpx
+from PIL import Image
 
+from bot.core.texts import NO_CODES
 from tests.api.conftest import running_api
-from tests.fakes import photos
+from tests.fakes import codes, photos
 from tests.fakes.engine import FakeEngine
 from tests.web.conftest import csrf_of, status_of
 
@@ -69,6 +71,46 @@ async def test_alt_text_start_over_and_delete_my_data(site, browser_http):
     page = await post(browser_http, page, "forget")
     assert "deleted your photos" in status_of(page)
     assert "Nothing yet" in page
+
+
+def split_red_blue() -> bytes:
+    """Red on the left half, blue on the right: the centre holds both."""
+    image = Image.new("RGB", (400, 300), (200, 20, 20))
+    image.paste((20, 40, 200), (200, 0, 400, 300))
+    return photos.encode(image, "PNG")
+
+
+async def test_the_colours_button_names_a_navy_patch_and_both_halves_of_a_split_photo(site, browser_http):
+    page = (await browser_http.get("/")).text
+    navy = photos.encode(Image.new("RGB", (400, 300), (20, 30, 90)), "PNG")
+    page = await post(browser_http, page, "colour", navy)
+    said = html_lib.unescape(status_of(page)).lower()
+    assert "navy" in said or "dark blue" in said, said
+    page = await post(browser_http, page, "colour", split_red_blue())
+    said = html_lib.unescape(status_of(page)).lower()
+    assert "red" in said and "blue" in said, said
+    assert site.engine.requests == []  # a quick check never waits for the model
+
+
+async def test_scan_reads_a_menus_qr_code_and_light_says_a_dark_photo_is_dark(site, browser_http):
+    page = (await browser_http.get("/")).text
+    page = await post(browser_http, page, "scan", codes.menu_photo())
+    assert "example.org/menu" in html_lib.unescape(status_of(page))
+    dark = photos.encode(Image.new("RGB", (640, 480), (5, 5, 5)), "PNG")
+    page = await post(browser_http, page, "light", dark)
+    assert "dark" in html_lib.unescape(status_of(page)).lower()
+    page = await post(browser_http, page, "scan")  # the same photo again: no code in it
+    assert html_lib.unescape(status_of(page)) == NO_CODES
+    assert site.engine.requests == []
+
+
+async def test_an_unknown_button_is_refused_and_does_nothing(site, browser_http):
+    site.engine.enqueue("a door")
+    page = (await browser_http.get("/")).text
+    page = await post(browser_http, page, "send", photos.png(seed=3), detail="brief")
+    page = await post(browser_http, page, "explode")
+    assert "not one this page knows" in status_of(page)
+    assert "A door." in page  # the conversation is still there: nothing was forgotten
 
 
 async def test_a_post_without_the_pages_token_does_nothing(site, browser_http):

@@ -18,6 +18,9 @@
   const waiting = {
     send: "Looking at your photo.",
     read: "Reading the text in your photo.",
+    scan: "Looking for QR codes and barcodes in your photo.",
+    light: "Checking the light in your photo.",
+    colour: "Finding the main colours in your photo.",
     alt: "Writing alt text for your photo.",
     full: "Describing your photo in full.",
     reset: "Starting over.",
