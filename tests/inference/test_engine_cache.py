@@ -7,8 +7,6 @@ does, so these tests fail if the cache serves one photo's features or prefix for
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,11 @@ from PIL import Image
 
 from inference.blip2 import Blip2Engine
 from inference.generation import read_generation
-from inference.kv_prefix import DEFAULT_KV_CACHE_TOKENS
 from inference.model import load_engine
 from inference.prompts import question_prompt
-from inference.types import GenerationOptions, GenerationRequest, GenerationResult
+from inference.types import GenerationOptions, GenerationResult
+from tests.inference.tiny_engines import BEAMS, GREEDY, Photo, engine, request
 
-Photo = Callable[..., Image.Image]
-GREEDY = GenerationOptions(num_beams=1, max_new_tokens=6, min_new_tokens=1)  # repetition penalty 1.5
-BEAMS = GenerationOptions(num_beams=3, max_new_tokens=6, min_new_tokens=2)
 QUESTIONS = ["what is on the table?", "what color is it?", "how many people are there?"]
 
 
@@ -34,21 +29,6 @@ QUESTIONS = ["what is on the table?", "what color is it?", "how many people are 
 class HistoryEntry:
     question: str
     answer: str
-
-
-def engine(tiny: tuple[Any, Any], cache_mb: float = 64, kv_tokens: int | None = None) -> Blip2Engine:
-    """An engine on the tiny model; `cache_mb=0` alone makes one that remembers nothing at all."""
-    model, processor = tiny
-    if kv_tokens is None:
-        kv_tokens = DEFAULT_KV_CACHE_TOKENS if cache_mb else 0
-    return Blip2Engine(
-        model, processor, "cpu", "tiny", embedding_cache_mb=cache_mb, kv_cache_tokens=kv_tokens
-    )
-
-
-def request(photo: Image.Image, prompt: str, options: GenerationOptions, key: str | None = None):
-    key = key or hashlib.sha256(photo.tobytes()).hexdigest()
-    return GenerationRequest(image=photo, image_key=key, prompt=prompt, options=options)
 
 
 class TokenRecorder:
@@ -74,15 +54,6 @@ def recorder(tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> TokenRec
     recording = TokenRecorder(model.language_model, {model.config.text_config.eos_token_id})
     monkeypatch.setattr(model.language_model, "generate", recording)
     return recording
-
-
-@pytest.fixture
-def vision_calls(tiny: tuple[Any, Any]) -> Iterator[list[int]]:
-    """Counts forward passes of the vision tower (one per batch of photos that needed it)."""
-    calls: list[int] = []
-    handle = tiny[0].vision_model.register_forward_hook(lambda module, args, out: calls.append(1))
-    yield calls
-    handle.remove()
 
 
 def converse(
@@ -225,92 +196,6 @@ def test_photos_decide_the_answer(tiny: tuple[Any, Any], recorder: TokenRecorder
     assert len({tuple(tokens) for tokens in recorder.tokens}) >= 3, "the tests above rely on photos mattering"
 
 
-def test_the_cache_answers_by_key(tiny: tuple[Any, Any], make_photo: Photo) -> None:
-    red, blue = make_photo(1, color=(250, 20, 20)), make_photo(2, color=(20, 20, 250))
-    plain = engine(tiny, cache_mb=0)
-    prompt = "Question: what is on the table? Answer:"
-    exact = GenerationOptions(num_beams=1, max_new_tokens=6, min_new_tokens=6)
-    red_answer = plain.generate_batch([request(red, prompt, exact)])[0].text
-    blue_answer = plain.generate_batch([request(blue, prompt, exact)])[0].text
-    assert red_answer != blue_answer
-
-    served = engine(tiny)
-    served.generate_batch([request(red, "", exact, key="photo")])
-    # The key promises the same pixels, so the cache answers for the red photo.
-    [from_cache] = served.generate_batch([request(blue, prompt, exact, key="photo")])
-
-    assert from_cache.text == red_answer
-
-
-def test_the_least_recently_used_photo_is_forgotten_first(
-    tiny: tuple[Any, Any], vision_calls: list[int], make_photo: Photo
-) -> None:
-    model, _ = tiny
-    features_bytes = model.config.num_query_tokens * model.config.text_config.hidden_size * 4
-    # Room for one photo's features, and for fewer key/value tokens than one prefix holds.
-    served = engine(tiny, cache_mb=1.5 * features_bytes / 2**20, kv_tokens=model.config.num_query_tokens)
-    first, second = make_photo(1), make_photo(2)
-
-    served.generate_batch([request(first, "", GREEDY)])
-    served.generate_batch([request(second, "", GREEDY)])
-    served.generate_batch([request(second, "", GREEDY)])
-    served.generate_batch([request(first, "", GREEDY)])
-
-    assert len(vision_calls) == 3, "the second photo is remembered, the first was evicted"
-    assert served.features.nbytes <= served.features.max_bytes
-    assert len(served.prefixes) == 0, "a prefix larger than the whole budget is not kept"
-
-
-def test_a_zero_budget_remembers_nothing(
-    tiny: tuple[Any, Any], vision_calls: list[int], make_photo: Photo
-) -> None:
-    served = engine(tiny, cache_mb=0)
-    photo = make_photo(1)
-
-    for prompt in ("", "Question: what is it? Answer:", "Question: what is it? Answer:"):
-        served.generate_batch([request(photo, prompt, GREEDY)])
-
-    assert len(vision_calls) == 3
-    assert (len(served.features), len(served.prefixes)) == (0, 0)
-
-
-def test_photos_prepared_ahead_are_not_preprocessed_again(
-    tiny: tuple[Any, Any], make_photo: Photo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    served, plain = engine(tiny), engine(tiny, cache_mb=0)
-    requests = [request(make_photo(n), "Question: what is it? Answer:", GREEDY) for n in range(3)]
-    served.prepare(requests[0])
-    served.prepare(requests[2])
-    preprocessed: list[int] = []
-    real = served.processor.image_processor.__class__.__call__
-
-    def counting(self: Any, images: Any, **kwargs: Any) -> Any:
-        preprocessed.append(len(images))
-        return real(self, images, **kwargs)
-
-    monkeypatch.setattr(served.processor.image_processor.__class__, "__call__", counting)
-
-    answers = served.generate_batch(requests)
-
-    assert preprocessed == [1], "only the photo nobody prepared"
-    assert [a.text for a in answers] == [plain.generate_batch([r])[0].text for r in requests]
-
-
-def test_the_same_photo_twice_in_a_batch_is_read_once(
-    tiny: tuple[Any, Any], vision_calls: list[int], make_photo: Photo
-) -> None:
-    served, plain = engine(tiny), engine(tiny, cache_mb=0)
-    photo = make_photo(5)
-    requests = [request(photo, p, GREEDY) for p in ("", "Question: what is it? Answer:")]
-
-    answers = served.generate_batch(requests)
-    again = served.generate_batch(requests)
-
-    assert len(vision_calls) == 1
-    expected = [plain.generate_batch([r])[0].text for r in requests]
-    assert [a.text for a in answers] == [a.text for a in again] == expected
-
-
 def test_a_static_cache_keeps_no_prefixes_and_gives_the_same_answers(
     tiny: tuple[Any, Any], make_photo: Photo
 ) -> None:
@@ -390,17 +275,3 @@ def test_beam_search_reads_each_prompt_once(tiny: tuple[Any, Any], make_photo: P
     # Once per request for all but the last token, then per beam.
     assert batch_sizes[0] == 2
     assert set(batch_sizes[1:]) == {2 * BEAMS.num_beams}
-
-
-def test_forget_drops_a_photos_features_and_prefix(tiny, make_photo):
-    model, processor = tiny
-    engine = Blip2Engine(model, processor, "cpu", "tiny", embedding_cache_mb=16)
-    photo = make_photo(seed=11)
-    request = GenerationRequest(
-        image=photo, image_key="forget-me", prompt="Question: what? Answer:",
-        options=GenerationOptions(num_beams=1, max_new_tokens=3, min_new_tokens=3),
-    )  # fmt: skip
-    engine.generate_batch([request])
-    assert "forget-me" in engine.features and "forget-me" in engine.prefixes
-    engine.forget(["forget-me", "never-seen"])
-    assert "forget-me" not in engine.features and "forget-me" not in engine.prefixes
