@@ -7,25 +7,10 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.options import COLOUR_REQUEST, READ_REQUEST, SCAN_REQUEST
-from bot.core.preferences import Preferences
-from bot.core.service import ChatService, ServiceOptions
 from bot.core.types import ReplyKind
-from inference.worker import InferenceWorker
 from tests.core.test_quick_checks import ALICE
 from tests.fakes import photos
 from tests.fakes.codes import MENU_CODE_SENTENCE, menu_photo, scene
-
-
-@pytest.fixture
-async def service(store, engine):
-    """The same service as test_quick_checks.py's: brief descriptions, so one request a photo."""
-    worker = InferenceWorker(engine, queue_size=8, max_batch_size=4, batch_wait_ms=0)
-    await worker.start()
-    options = ServiceOptions(
-        photos_per_minute=20, request_timeout_s=5, preferences=Preferences(detail="brief")
-    )
-    yield ChatService(store, worker, options)
-    await worker.stop()
 
 
 def red_thing_photo() -> bytes:
@@ -92,53 +77,53 @@ def test_colour_questions_about_one_thing_among_others_are_model_questions(quest
     assert not COLOUR_REQUEST.match(question)
 
 
-async def test_a_follow_up_code_question_answers_like_scan_without_the_model(service, engine):
-    await service.add_photo(ALICE, menu_photo())
-    reply = await service.ask(ALICE, "what does the code say?")
+async def test_a_follow_up_code_question_answers_like_scan_without_the_model(brief_service, engine):
+    await brief_service.add_photo(ALICE, menu_photo())
+    reply = await brief_service.ask(ALICE, "what does the code say?")
     assert (reply.kind, reply.text) == (ReplyKind.ANSWER, MENU_CODE_SENTENCE)
     assert engine.requests == [], "no model work"
-    [exchange] = await service.conversation(ALICE)
+    [exchange] = await brief_service.conversation(ALICE)
     assert (exchange.question, exchange.answer) == (texts.SCAN_QUESTION, MENU_CODE_SENTENCE)
 
 
-async def test_a_code_question_without_a_code_says_there_is_none(service, engine):
-    await service.add_photo(ALICE, busy_photo())
-    assert (await service.ask(ALICE, "is there a QR code?")).text == texts.NO_CODES
+async def test_a_code_question_without_a_code_says_there_is_none(brief_service, engine):
+    await brief_service.add_photo(ALICE, busy_photo())
+    assert (await brief_service.ask(ALICE, "is there a QR code?")).text == texts.NO_CODES
     assert engine.requests == []
 
 
-async def test_a_code_question_as_a_caption_answers_like_scan(service, engine):
-    reply = await service.describe_photo(ALICE, menu_photo(), question="What does the QR code say?")
+async def test_a_code_question_as_a_caption_answers_like_scan(brief_service, engine):
+    reply = await brief_service.describe_photo(ALICE, menu_photo(), question="What does the QR code say?")
     assert (reply.kind, reply.text) == (ReplyKind.ANSWER, MENU_CODE_SENTENCE)
     assert engine.requests == []
-    [exchange] = await service.conversation(ALICE)
+    [exchange] = await brief_service.conversation(ALICE)
     assert exchange.answer == MENU_CODE_SENTENCE
 
 
-async def test_the_codes_preference_does_not_turn_off_an_explicit_question(service, engine):
-    await service.set_preference(ALICE, "codes", "off")
-    await service.add_photo(ALICE, menu_photo())
-    assert (await service.ask(ALICE, "scan the code")).text == MENU_CODE_SENTENCE
+async def test_the_codes_preference_does_not_turn_off_an_explicit_question(brief_service, engine):
+    await brief_service.set_preference(ALICE, "codes", "off")
+    await brief_service.add_photo(ALICE, menu_photo())
+    assert (await brief_service.ask(ALICE, "scan the code")).text == MENU_CODE_SENTENCE
 
 
-async def test_what_colour_is_it_on_one_object_answers_like_colour(service, engine):
-    await service.add_photo(ALICE, red_thing_photo())
-    expected = (await service.colour(ALICE)).text
+async def test_what_colour_is_it_on_one_object_answers_like_colour(brief_service, engine):
+    await brief_service.add_photo(ALICE, red_thing_photo())
+    expected = (await brief_service.colour(ALICE)).text
     assert expected.startswith("Red")
-    reply = await service.ask(ALICE, "what colour is it?")
+    reply = await brief_service.ask(ALICE, "what colour is it?")
     assert (reply.kind, reply.text) == (ReplyKind.ANSWER, expected)
-    captioned = await service.describe_photo(ALICE, red_thing_photo(), question="What color is this?")
+    captioned = await brief_service.describe_photo(ALICE, red_thing_photo(), question="What color is this?")
     assert captioned.text == expected
     assert engine.requests == [], "no model work"
 
 
-async def test_what_colour_is_it_on_a_busy_scene_goes_to_the_model(service, engine):
-    await service.add_photo(ALICE, busy_photo())
+async def test_what_colour_is_it_on_a_busy_scene_goes_to_the_model(brief_service, engine):
+    await brief_service.add_photo(ALICE, busy_photo())
     engine.enqueue("the cup is pink")
-    reply = await service.ask(ALICE, "what colour is it?")
+    reply = await brief_service.ask(ALICE, "what colour is it?")
     assert reply.text.startswith("The cup is pink")
     assert len(engine.requests) == 1
     engine.enqueue("a pink cup")
-    captioned = await service.describe_photo(ALICE, busy_photo(), question="what colour is that?")
+    captioned = await brief_service.describe_photo(ALICE, busy_photo(), question="what colour is that?")
     assert captioned.text.startswith("A pink cup")
     assert len(engine.requests) == 2
