@@ -114,7 +114,7 @@ class PredictionFlow:
             text, prompts, results, tickets = await self._generate(photo, query, language)
             if checks is not None:
                 before, after = await checks
-                text = " ".join(filter(None, [*before, text, *after]))
+                text = _sentences([*before, text, *after])
             if reading is not None:
                 text = _with_text_read(text, await reading)
         finally:
@@ -192,7 +192,17 @@ def _with_text_read(text: str, reading: OcrResult | None) -> str:
     if reading is None:
         return text
     found = texts.text_found(reading.text) if reading.found else texts.NO_TEXT_FOUND
-    return f"{text} {found}"
+    return _sentences([text, found])
+
+
+def _sentences(parts: list[str]) -> str:
+    """The parts as one text, each ended with a full stop when followed by another (the model's
+    raw caption has none), so a screen reader pauses between the caption and what follows."""
+    kept = [part.strip() for part in parts if part and part.strip()]
+    return " ".join(
+        part if n == len(kept) - 1 or part.endswith((".", "!", "?", ":")) else f"{part}."
+        for n, part in enumerate(kept)
+    )
 
 
 async def _quick_checks(photo: ChatPhoto, query: PhotoQuery) -> tuple[list[str], list[str]]:

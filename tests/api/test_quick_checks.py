@@ -1,4 +1,4 @@
-"""blipbot's opt-in quick checks through the official client: `scan_codes`, `light_hint`, `colours`.
+"""blipbot's opt-in extras through the official client: `scan_codes`, `light_hint`, `colours`, `read_text`.
 
 The tiny random model says random words, so each test compares a photo's output with the checks
 to the same photo's output without them: the checks' sentences around the model's unchanged words.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from PIL import Image
 
 from bot.core import texts
+from inference.ocr import installed_languages
 from tests.api.conftest import RunningApi, running_api
 from tests.fakes import codes
-from tests.fakes.photos import encode
+from tests.fakes.photos import encode, sign
 
 
 def _data_uri(data: bytes, mime: str) -> str:
@@ -48,6 +50,8 @@ async def test_colours_adds_the_main_colour_after_the_output(tmp_path, tiny_engi
     assert coloured.startswith(plain)
     added = coloured.removeprefix(plain).lower()
     assert "navy" in added or "dark blue" in added
+    # The raw caption has no full stop: one is put between it and the colours, for a screen reader.
+    assert added.startswith(" " if plain.rstrip().endswith((".", "!", "?", ":")) else ". ")
 
 
 async def test_light_hint_says_a_very_dark_photo_is_dark_before_the_output(tmp_path, tiny_engine):
@@ -66,3 +70,16 @@ async def test_the_checks_are_listed_in_the_versions_inputs_off_by_default(api):
     for name in ("scan_codes", "light_hint", "colours"):
         assert inputs[name]["type"] == "boolean" and inputs[name]["default"] is False
         assert inputs[name]["description"].startswith("blipbot: ")
+
+
+async def test_read_text_adds_what_ocr_read_after_the_output(tmp_path, tiny_engine):
+    if not installed_languages():
+        pytest.skip("tesseract-ocr is not installed")
+    notice = _data_uri(sign("NO PARKING", "Tow away zone"), "image/png")
+    async with running_api(tmp_path, tiny_engine) as api:
+        plain = await _run(api, notice, caption=True)
+        read = await _run(api, notice, caption=True, read_text=True)
+    assert read.startswith(plain)
+    added = read.removeprefix(plain)
+    assert added.removeprefix(".").startswith(" The text reads: NO PARKING")
+    assert "Tow away zone" in added
