@@ -20,6 +20,7 @@ from transformers import Blip2ForConditionalGeneration
 
 from inference.embedding_cache import ByteLRU, tensor_bytes
 from inference.generation import Generated, beam_width, eos_ids, pixel_dtype, read_generation, shared_options
+from inference.joint_serving import GenerationPlan, decode_jointly
 from inference.kv_prefix import (
     DEFAULT_KV_CACHE_TOKENS,
     BatchLayout,
@@ -145,6 +146,10 @@ class Blip2Engine:
             compile=compile,
         )
 
+    @property
+    def language_model(self) -> Any:
+        return self._language_model
+
     def forget(self, image_keys: list[str]) -> None:
         """Drop the cached features, pixels and conversation prefix of these photos (thread-safe)."""
         for key in image_keys:
@@ -163,32 +168,56 @@ class Blip2Engine:
         return max(1, min(PROMPT_BUDGET_CAP_TOKENS, room))
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        """Answer every request with one `generate` call; all must share the same options."""
+        """Answer every request in one decode; all must share the same options.
+
+        Beam search on a decoder-only model goes through `joint_decode` (the path a running
+        decode can be joined on: see `decode_jointly`), anything else through plain `generate`.
+        """
         if not requests:
             return []
+        if self.joins(shared_options(requests)):
+            answered: list[GenerationResult] = []
+            decode_jointly(self, [requests], more=list, done=lambda _, results: answered.extend(results))
+            return answered
+        with torch.inference_mode():
+            plan = self.plan(requests)
+            return self.results(plan, self._language_model.generate(**plan.kwargs))
+
+    def joins(self, options: GenerationOptions) -> bool:
+        """Whether batches with `options` can join a running decode (`joint_decode`'s scope)."""
+        return self._decoder_only and not self._static_cache and beam_width(options) > 1
+
+    def plan(self, requests: list[GenerationRequest]) -> GenerationPlan:
+        """Everything before `generate`: token rows, reused prefixes, image features, the arguments.
+
+        Call under `torch.inference_mode`.
+        """
         options = shared_options(requests)
         started = time.perf_counter()
         keys = [request.image_key for request in requests]
-        with torch.inference_mode():
-            rows = self.token_rows(requests, options)
-            prefixes = [self.prefixes.get(key) if self.prefixes.enabled else None for key in keys]
+        rows = self.token_rows(requests, options)
+        prefixes = [self.prefixes.get(key) if self.prefixes.enabled else None for key in keys]
+        reused = [reusable_length(row, prefix) for row, prefix in zip(rows, prefixes, strict=True)]
+        # Rows whose image queries are in a reused prefix need no features at all.
+        features = self.image_features(
+            [request for request, n in zip(requests, reused, strict=True) if n < self._num_query_tokens]
+        )
+        starts = shared_starts(keys, rows, prefixes) if self.prefixes.enabled else {}
+        if starts:
+            read = self._read_starts(starts, features)
+            prefixes = [read.get(key, prefix) for key, prefix in zip(keys, prefixes, strict=True)]
             reused = [reusable_length(row, prefix) for row, prefix in zip(rows, prefixes, strict=True)]
-            # Rows whose image queries are in a reused prefix need no features at all.
-            features = self.image_features(
-                [request for request, n in zip(requests, reused, strict=True) if n < self._num_query_tokens]
-            )
-            starts = shared_starts(keys, rows, prefixes) if self.prefixes.enabled else {}
-            if starts:
-                read = self._read_starts(starts, features)
-                prefixes = [read.get(key, prefix) for key, prefix in zip(keys, prefixes, strict=True)]
-                reused = [reusable_length(row, prefix) for row, prefix in zip(rows, prefixes, strict=True)]
-            layout = BatchLayout.plan(rows, reused)
-            output = self._generate(keys, options, layout, prefixes, features)
-            generated = read_generation(self._language_model, output, self._eos_token_ids)
-            if self.prefixes.enabled:
-                self._remember_prefixes(keys, options, layout, output, generated)
+        layout = BatchLayout.plan(rows, reused)
+        kwargs = self._generate_kwargs(keys, options, layout, prefixes, features)
+        return GenerationPlan(requests, keys, options, layout, kwargs, started)
+
+    def results(self, plan: GenerationPlan, output: Any) -> list[GenerationResult]:
+        """Each request's answer from `generate`'s output; its prefix kept for follow-ups."""
+        generated = read_generation(self._language_model, output, self._eos_token_ids)
+        if self.prefixes.enabled:
+            self._remember_prefixes(plan.keys, plan.options, plan.layout, output, generated)
         texts = self._tokenizer.batch_decode([g.token_ids for g in generated], skip_special_tokens=True)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms = (time.perf_counter() - plan.started) * 1000
         return [
             GenerationResult(
                 text=clean_answer(text, request.prompt),
@@ -197,7 +226,7 @@ class Blip2Engine:
                 generation_ms=elapsed_ms,
                 token_ids=tuple(g.token_ids),
             )
-            for request, g, text in zip(requests, generated, texts, strict=True)
+            for request, g, text in zip(plan.requests, generated, texts, strict=True)
         ]
 
     def prepare(self, request: GenerationRequest) -> None:
@@ -300,14 +329,14 @@ class Blip2Engine:
             self.prefixes.put(key, prefix, prefix.nbytes)
         return read
 
-    def _generate(
+    def _generate_kwargs(
         self,
         keys: Sequence[str],
         options: GenerationOptions,
         layout: BatchLayout,
         prefixes: Sequence[Prefix | None],
         features: Mapping[str, torch.Tensor],
-    ) -> Any:
+    ) -> dict[str, Any]:
         ids, mask, embeds = self._embed(keys, layout, features)
         kwargs: dict[str, Any] = {
             **options.generate_kwargs(),
@@ -329,7 +358,7 @@ class Blip2Engine:
                 kwargs["cache"] = cache
             elif self._static_cache:
                 kwargs["cache_implementation"] = "static"
-        return self._language_model.generate(**kwargs)
+        return kwargs
 
     def _remember_prefixes(
         self,

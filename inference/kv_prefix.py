@@ -63,12 +63,14 @@ def reusable_length(token_ids: Sequence[int], prefix: Prefix | None) -> int:
 def shared_starts(
     keys: Sequence[str], rows: Sequence[Sequence[int]], prefixes: Sequence[Prefix | None]
 ) -> dict[str, tuple[int, ...]]:
-    """The leading tokens to read once for each photo that several rows of a batch start from afresh.
+    """The leading tokens to read once for each photo that rows of a batch start from afresh.
 
     A description asks several things about a new photo at once; read row by row, each would read
     the photo's image queries again. A photo's start is the run of leading tokens all its rows
     share (image queries and begin marker at least), one short of its shortest row, whose last
-    token `generate` must read. Rows that reuse a prefix, and photos with one row, need none.
+    token `generate` must read. Rows that reuse a prefix need none. A photo with one row gets its
+    start too (the same reading `generate` would do): kept at once, it serves the photo's other
+    batch decoding beside this one (a caption's detail questions joining its decode).
     """
     groups: dict[str, list[Sequence[int]]] = {}
     for key, row, prefix in zip(keys, rows, prefixes, strict=True):
@@ -76,8 +78,6 @@ def shared_starts(
             groups.setdefault(key, []).append(row)
     starts = {}
     for key, members in groups.items():
-        if len(members) < 2:
-            continue  # a lone row reads its start once anyway, and the engine keeps it afterwards
         first, length = members[0], min(len(row) for row in members) - 1
         for row in members[1:]:
             length = next((n for n in range(length) if row[n] != first[n]), length)

@@ -2,72 +2,50 @@
 
 The in-process implementation of `inference.queue.InferenceQueue`: callers `submit` (or
 `submit_many`) `GenerationRequest`s and get tickets (their place in line, counted in people, and
-a future).
-A single asyncio task takes waiting requests in arrival order, groups those that share
-generation options (up to `max_batch_size`, after waiting `batch_wait_ms` for a burst to
-gather; a lone request starts at once) and runs one `generate_batch` in a dedicated thread,
-so exactly one generation is on the device at a time and the event loop never blocks (vLLM's
-async engine habit). An engine that can prepare requests ahead (`Preparing`) gets each one on
-a second thread as it arrives, so photo preprocessing overlaps the generation in progress.
+a future). A single asyncio task takes waiting requests in arrival order (after waiting
+`batch_wait_ms` for a burst to gather; a lone request starts at once) and decodes them in a
+dedicated thread, so exactly one generation is on the device at a time and the event loop never
+blocks (vLLM's async engine habit):
+
+- Beam search on an engine that `joins` it (BLIP-2 with OPT): one joint decode
+  (`inference.joint_serving`) that requests arriving meanwhile join at its next step, up to
+  `max_batch_size` requests in flight, each batch answered the step it finishes (vLLM's and
+  `transformers`' continuous batching, for beam search). A photo that arrives while others are
+  being described starts at once instead of waiting for their whole batch.
+- Anything else (greedy, sampling, Flan-T5, BLIP): batches of equal options, up to
+  `max_batch_size`, one `generate_batch` each (`collate`).
+
+An engine that can prepare requests ahead (`Preparing`) gets each one on a second thread as it
+arrives, so photo preprocessing overlaps the generation in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import itertools
 import logging
+import threading
 import time
-import uuid
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+from inference.jobs import Job, Ticket, collate, count_people
+from inference.joining import AnswerOrder, take_joining
+from inference.joint_serving import decode_jointly
 from inference.queue import ModelFacts, WorkerBusy, WorkerStopped
-from inference.types import Engine, GenerationRequest, GenerationResult
+from inference.types import Engine, GenerationOptions, GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: How long the joint decode waits for the event loop to hand it the requests that arrived.
+JOIN_WAIT_S = 1.0
 
 __all__ = ["InferenceWorker", "Job", "Ticket", "WorkerBusy", "WorkerStopped", "collate"]
-
-
-@dataclass(eq=False)
-class Job:
-    """A request waiting for the model, with the future its caller awaits."""
-
-    request: GenerationRequest
-    future: asyncio.Future[GenerationResult]
-    order_key: Hashable | None = None
-    enqueued_at: float = field(default_factory=time.perf_counter)
-    started_at: float | None = None
-
-
-@dataclass(eq=False)
-class Ticket:
-    """What `submit` hands back: the place in line at submit time and the answer to await.
-
-    `ahead` counts people (distinct chats) with requests pending or running when it was
-    submitted, not their requests: one person's five-request description ahead is one.
-    """
-
-    job: Job
-    ahead: int
-    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    async def result(self) -> GenerationResult:
-        return await self.job.future
-
-    def cancel(self) -> None:
-        self.job.future.cancel()  # the worker drops a cancelled job before its batch
-
-    @property
-    def queue_wait_ms(self) -> float:
-        """How long the request waited before its batch started (0 until then)."""
-        if self.job.started_at is None:
-            return 0.0
-        return (self.job.started_at - self.job.enqueued_at) * 1000
 
 
 @runtime_checkable
@@ -77,45 +55,6 @@ class Preparing(Protocol):
     overlaps_preprocessing: bool
 
     def prepare(self, request: GenerationRequest) -> None: ...
-
-
-def _count_people(jobs: Iterable[Job], own_key: Hashable | None) -> int:
-    """How many people (distinct `order_key`s) the jobs belong to, not counting `own_key`'s.
-
-    A job with no order key is a person of its own. The place in line counts people, so that one
-    person's description (a caption and its detail questions) ahead reads as one, not five.
-    """
-    chats: set[Hashable] = set()
-    strangers = 0
-    for job in jobs:
-        if job.order_key is None:
-            strangers += 1
-        elif job.order_key != own_key:
-            chats.add(job.order_key)
-    return len(chats) + strangers
-
-
-def collate(pending: Sequence[Job], max_batch_size: int) -> list[Job]:
-    """Pick the next batch: the oldest job plus later jobs with the same options.
-
-    Pure function (LitServe's `collate_requests` habit), so the batching policy is testable
-    without a model. A job whose `order_key` (a chat) already has an earlier job left behind is
-    skipped too, so one chat's requests are answered in the order they were sent.
-    """
-    if not pending:
-        return []
-    options = pending[0].request.options
-    batch: list[Job] = []
-    held_back: set[Hashable] = set()
-    for job in pending:
-        if len(batch) >= max_batch_size:
-            break
-        key = job.order_key
-        if job.request.options == options and (key is None or key not in held_back):
-            batch.append(job)
-        elif key is not None:
-            held_back.add(key)
-    return batch
 
 
 class InferenceWorker:
@@ -128,11 +67,13 @@ class InferenceWorker:
         queue_size: int = 64,
         max_batch_size: int = 16,
         batch_wait_ms: float = 5.0,
+        join_running: bool = True,
     ) -> None:
         self.engine = engine
         self.queue_size = queue_size
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_ms / 1000
+        self.join_running = join_running
         self._pending: deque[Job] = deque()
         self._running: list[Job] = []
         self._wakeup = asyncio.Event()
@@ -146,6 +87,7 @@ class InferenceWorker:
             else None
         )
         self._closing = False
+        self._order = AnswerOrder()
         #: How many batches of each size ran (for the HTTP API's metrics).
         self.batch_sizes: Counter[int] = Counter()
 
@@ -200,7 +142,7 @@ class InferenceWorker:
         if len(self._pending) + len(requests) > self.queue_size:
             raise WorkerBusy("the queue is full")
         loop = asyncio.get_running_loop()
-        ahead = _count_people([*self._running, *self._pending], order_key)
+        ahead = count_people([*self._running, *self._pending], order_key)
         tickets = []
         for request in requests:
             job = Job(request=request, future=loop.create_future(), order_key=order_key)
@@ -226,7 +168,7 @@ class InferenceWorker:
         except ValueError:
             return 0
         ahead = [*self._running, *itertools.islice(self._pending, position)]
-        return _count_people(ahead, ticket.job.order_key)
+        return count_people(ahead, ticket.job.order_key)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """Submit and wait: for callers that need no place-in-line updates."""
@@ -238,6 +180,9 @@ class InferenceWorker:
                 await self._wait_for_work()
                 await self._gather_burst()
                 self._drop_cancelled()
+                if self._joins(self._pending[0].request.options):
+                    await self._execute_jointly()
+                    continue
                 batch = collate(self._pending, self.max_batch_size)
                 if not batch:
                     continue
@@ -316,6 +261,87 @@ class InferenceWorker:
             if not job.future.done():
                 job.future.set_result(result)
 
+    def _joins(self, options: GenerationOptions) -> bool:
+        """Whether the engine can decode batches with `options` jointly (`Blip2Engine` with beams)."""
+        joins = getattr(self.engine, "joins", None)
+        return bool(self.join_running and joins is not None and joins(options))
+
+    def _take_joining(self) -> list[list[Job]]:
+        """Waiting jobs that join the decode now (on the loop thread); they count as running."""
+        self._drop_cancelled()
+        room = self.max_batch_size - sum(not job.future.done() for job in self._running)
+        batches = take_joining(self._pending, room, self._joins)
+        started = time.perf_counter()
+        for batch in batches:
+            self.batch_sizes[len(batch)] += 1
+            for job in batch:
+                self._pending.remove(job)
+                job.started_at = started
+            self._running.extend(batch)
+            self._order.add(batch)
+        return batches
+
+    async def _execute_jointly(self) -> None:
+        """One joint decode (`joint_serving`): waiting jobs join it at every step while it runs.
+
+        Answers go out as each batch finishes, in each chat's order. If the decode fails, the jobs
+        it had not answered are answered batch by batch (halving finds a request that fails).
+        """
+        loop = asyncio.get_running_loop()
+        self._order = AnswerOrder()
+        jobs: dict[int, Job] = {}
+
+        handoff = threading.Lock()
+        abandoned = False
+
+        def taken() -> list[list[GenerationRequest]]:
+            with handoff:
+                if abandoned:
+                    return []
+                batches = self._take_joining()
+            jobs.update((id(job.request), job) for batch in batches for job in batch)
+            return [[job.request for job in batch] for batch in batches]
+
+        def more() -> list[list[GenerationRequest]]:  # on the decode's thread, between steps
+            nonlocal abandoned
+            if not self._pending or self._closing:
+                return []
+            future = asyncio.run_coroutine_threadsafe(_call(taken), loop)
+            try:  # bounded: a loop stopping the worker may be waiting for this thread
+                return future.result(timeout=JOIN_WAIT_S)
+            except concurrent.futures.TimeoutError:
+                with handoff:  # from here `taken` takes nothing; what it took already is ours
+                    abandoned = True
+                return future.result() if future.done() else []
+
+        def done(requests: list[GenerationRequest], results: list[GenerationResult]) -> None:
+            loop.call_soon_threadsafe(self._answer_in_order, [jobs[id(r)] for r in requests], results)
+
+        first = taken()
+        try:
+            await loop.run_in_executor(
+                self._executor, functools.partial(decode_jointly, self.engine, first, more=more, done=done)
+            )
+        except Exception as error:
+            left = self._order.unanswered()
+            log.warning(
+                "joint decode failed (%s); answering %d requests apart", type(error).__name__, len(left)
+            )
+            while left:
+                batch = collate(left, self.max_batch_size)
+                left = [job for job in left if job not in batch]
+                await self._answer_halving(batch)
+            for job, outcome in self._order.held():
+                _settle(job, outcome)
+        finally:
+            await asyncio.sleep(0)  # let the answers posted from the decode's thread go out first
+            self._running = []
+
+    def _answer_in_order(self, jobs: list[Job], outcomes: Sequence[GenerationResult | BaseException]) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            for ready, result in self._order.finished(job, outcome):
+                _settle(ready, result)
+
     def _prepare(self, request: GenerationRequest) -> None:
         assert self._preparer is not None
         try:
@@ -326,6 +352,21 @@ class InferenceWorker:
     def _fail_all(self, error: Exception) -> None:
         _fail([*self._running, *self._pending], error)
         self._pending.clear()
+
+
+async def _call(function: Callable[[], T]) -> T:
+    """`function()` as a coroutine, to run it on the loop from another thread."""
+    return function()
+
+
+def _settle(job: Job, outcome: GenerationResult | BaseException) -> None:
+    """Answer `job` (or fail it), unless its caller already gave up (a cancelled future)."""
+    if job.future.done():
+        return
+    if isinstance(outcome, BaseException):
+        job.future.set_exception(outcome)
+    else:
+        job.future.set_result(outcome)
 
 
 def _fail(jobs: list[Job], error: Exception) -> None:

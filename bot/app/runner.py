@@ -173,7 +173,11 @@ async def in_process_worker(settings: Settings, engine: Engine | None) -> AsyncI
         engine = await load_configured_engine(settings)
     inf = settings.inference
     worker = InferenceWorker(
-        engine, queue_size=inf.queue_size, max_batch_size=inf.max_batch_size, batch_wait_ms=inf.batch_wait_ms
+        engine,
+        queue_size=inf.queue_size,
+        max_batch_size=inf.max_batch_size,
+        batch_wait_ms=inf.batch_wait_ms,
+        join_running=inf.join_running,
     )
     await worker.start()
     try:

@@ -32,27 +32,36 @@ class HistoryEntry:
 
 
 class TokenRecorder:
-    """Wraps the language model's `generate` and keeps each request's new token ids, in call order."""
+    """Keeps the arguments of each `generate` call and each request's new token ids, in answer order.
 
-    def __init__(self, language_model: Any, eos: set[int]) -> None:
+    The ids come from the engine's answers (`Blip2Engine.results`), whichever way it decoded:
+    plain `generate`, or the joint decode, for which `generate` only prepares the batch.
+    """
+
+    def __init__(self, language_model: Any) -> None:
         self.real = language_model.generate
-        self.language_model = language_model
-        self.eos = eos
         self.tokens: list[list[int]] = []
         self.calls: list[dict[str, Any]] = []
 
     def __call__(self, **kwargs: Any) -> Any:
         self.calls.append(kwargs)
-        output = self.real(**kwargs)
-        self.tokens += [g.token_ids for g in read_generation(self.language_model, output, self.eos)]
-        return output
+        return self.real(**kwargs)
+
+    def results(self, real: Any) -> Any:
+        def recording(engine: Blip2Engine, plan: Any, output: Any) -> list[GenerationResult]:
+            answered = real(engine, plan, output)
+            self.tokens += [list(result.token_ids) for result in answered]
+            return answered
+
+        return recording
 
 
 @pytest.fixture
 def recorder(tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> TokenRecorder:
     model, _ = tiny
-    recording = TokenRecorder(model.language_model, {model.config.text_config.eos_token_id})
+    recording = TokenRecorder(model.language_model)
     monkeypatch.setattr(model.language_model, "generate", recording)
+    monkeypatch.setattr(Blip2Engine, "results", recording.results(Blip2Engine.results))
     return recording
 
 
@@ -243,11 +252,11 @@ def test_the_engine_matches_blip2s_own_generate(
                 **inputs, **options.generate_kwargs(), output_scores=True, return_dict_in_generate=True
             )
         reference.append(read_generation(model.language_model, output, eos)[0].token_ids)
-    recording = TokenRecorder(model.language_model, eos)
+    recording = TokenRecorder(model.language_model)
     served = engine(tiny)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(model.language_model, "generate", recording)
+        patch.setattr(Blip2Engine, "results", recording.results(Blip2Engine.results))
         served.generate_batch(requests)
         served.generate_batch(requests)  # again, from the prefixes just kept
 

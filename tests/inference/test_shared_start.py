@@ -108,8 +108,11 @@ def test_a_start_is_the_run_every_row_of_a_photo_shares_leaving_each_a_token() -
     rows = [[7, 7, 1, 2, 3], [7, 7, 1, 2, 4, 5], [7, 7, 1, 9], [7, 7, 1], [7, 7], [7, 7, 8]]
     stored = Prefix((7, 7, 8), torch.zeros(1, 2, 1, 3, 1))
 
-    assert shared_starts(keys, rows, [None] * 6) == {"a": (7, 7, 1), "c": (7,)}
-    assert shared_starts(keys, rows, [None] * 4 + [stored] * 2) == {"a": (7, 7, 1)}, "c reuses its prefix"
+    # A lone row's start is all of it but its last token ("b").
+    assert shared_starts(keys, rows, [None] * 6) == {"a": (7, 7, 1), "b": (7, 7), "c": (7,)}
+    assert shared_starts(keys, rows, [None] * 4 + [stored] * 2) == {"a": (7, 7, 1), "b": (7, 7)}, (
+        "c reuses its prefix"
+    )
     assert shared_starts(["a", "a"], [[7, 7, 1], [7, 7, 1]], [None, None]) == {"a": (7, 7)}
     assert shared_starts(["a", "a"], [[7, 1], [8, 1]], [None, None]) == {}
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,9 @@ from inference.bench.random_model import build_blip2
 from inference.bench.runner import EXIT_MISMATCH, EXIT_USAGE, run_bench, speak_the_tokenizer
 from inference.bench.workload import BotWorkload, poisson_arrivals
 from inference.blip2 import Blip2Engine
+from inference.joint_serving import GenerationPlan
 from inference.prompts import DETAIL_QUESTIONS
-from inference.types import GenerationOptions, GenerationRequest, GenerationResult
+from inference.types import GenerationOptions, GenerationResult
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Short answers keep the tiny runs quick; 2 beams still goes through the beam-search path.
@@ -84,9 +86,10 @@ class PerturbingEngine(Blip2Engine):
     asked = 0
     perturbed = 0
 
-    def generate_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        results = super().generate_batch(requests)
-        for index, (request, result) in enumerate(zip(requests, results, strict=True)):
+    def results(self, plan: GenerationPlan, output: Any) -> list[GenerationResult]:
+        """Every decode's answers pass here, plain `generate` or joint."""
+        results = super().results(plan, output)
+        for index, (request, result) in enumerate(zip(plan.requests, results, strict=True)):
             if DETAIL_QUESTIONS["people"] in request.prompt:
                 self.asked += 1
                 if self.asked == 2:

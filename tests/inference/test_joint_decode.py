@@ -1,0 +1,86 @@
+"""Batches that join a running beam search: the same tokens as each batch alone, answered as they finish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from inference.joint_serving import decode_jointly
+from inference.types import GenerationOptions, GenerationRequest, GenerationResult
+from tests.inference.tiny_engines import Photo, engine, request
+
+CAPTION = GenerationOptions(num_beams=3, max_new_tokens=8, min_new_tokens=8)
+ANSWER = GenerationOptions(num_beams=3, max_new_tokens=3, min_new_tokens=1)
+FREE = GenerationOptions(num_beams=2, max_new_tokens=6, min_new_tokens=1, length_penalty=0.5)
+
+
+def batches(make_photo: Photo) -> list[list[GenerationRequest]]:
+    """A caption batch, a description's questions, a lone follow-up with a long history, another caption."""
+    return [
+        [request(make_photo(1), "", CAPTION), request(make_photo(2), "", CAPTION)],
+        [request(make_photo(1), f"Question: {q}? Answer:", ANSWER) for q in ("who", "where", "what colour")],
+        [request(make_photo(3), "Question: a dog. " * 5 + "Question: why? Answer:", FREE)],
+        [request(make_photo(4), "a photo of", CAPTION)],
+    ]
+
+
+def run_joined(served: Any, arriving: list[list[GenerationRequest]], at_steps: list[int]) -> dict[int, Any]:
+    """Decode the first batch, adding batch i at step `at_steps[i-1]`; each batch's answers and when."""
+    answered: dict[int, tuple[list[GenerationResult], int]] = {}
+    ids = {id(batch[0]): n for n, batch in enumerate(arriving)}
+    step = 0
+
+    def more() -> list[list[GenerationRequest]]:
+        nonlocal step
+        step += 1
+        return [arriving[n + 1] for n, at in enumerate(at_steps) if at == step]
+
+    def done(requests: list[GenerationRequest], results: list[GenerationResult]) -> None:
+        answered[ids[id(requests[0])]] = (results, step)
+
+    decode_jointly(served, [arriving[0]], more=more, done=done)
+    return answered
+
+
+@pytest.mark.parametrize("at_steps", [[0, 0, 0], [1, 3, 4], [2, 2, 7]], ids=["together", "staggered", "late"])
+def test_joined_batches_answer_as_each_alone(
+    tiny: tuple[Any, Any], make_photo: Photo, at_steps: list[int]
+) -> None:
+    arriving = batches(make_photo)
+    alone = engine(tiny, cache_mb=0)
+    expected = [[r.token_ids for r in alone.generate_batch(batch)] for batch in arriving]
+
+    # Steps count from the first `more` call, made after the first step.
+    answered = run_joined(engine(tiny, cache_mb=0), arriving, [at or 1 for at in at_steps])
+
+    assert sorted(answered) == [0, 1, 2, 3]
+    assert [[r.token_ids for r in answered[n][0]] for n in range(4)] == expected
+    assert all(
+        r.text == a.text
+        for n in range(4)
+        for r, a in zip(answered[n][0], alone.generate_batch(arriving[n]), strict=True)
+    )
+
+
+def test_a_short_answer_leaves_before_the_long_caption_it_joined(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    arriving = batches(make_photo)[:2]
+    answered = run_joined(engine(tiny, cache_mb=0), arriving, [1])
+    caption_step, answer_step = answered[0][1], answered[1][1]
+    assert answer_step < caption_step  # 3 tokens joined at step 1, 8 started at step 0
+
+
+def test_the_prefixes_kept_from_a_joint_decode_serve_follow_ups_the_same(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    """Each batch's prompt prefix is cut from the shared cache; a follow-up reusing it answers the same."""
+    arriving = batches(make_photo)
+    served = engine(tiny)
+    run_joined(served, arriving, [1, 2, 3])
+    follow_up = [request(make_photo(1), "Question: who? Answer: a man. Question: why? Answer:", ANSWER)]
+    assert len(served.prefixes) >= 3
+    assert [r.token_ids for r in served.generate_batch(follow_up)] == [
+        r.token_ids for r in engine(tiny, cache_mb=0).generate_batch(follow_up)
+    ]

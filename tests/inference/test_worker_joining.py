@@ -1,0 +1,124 @@
+"""The worker's joint decode over the real tiny engine: photos join a running decode, answers unchanged.
+
+And the rules behind it (`inference.joining`) without a model: who joins, and answer order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from inference.jobs import Job
+from inference.joining import AnswerOrder, take_joining
+from inference.joint_decode import JointDecoder
+from inference.types import GenerationOptions, GenerationRequest, GenerationResult
+from inference.worker import InferenceWorker
+from tests.inference.tiny_engines import Photo, engine, request
+
+CAPTION = GenerationOptions(num_beams=3, max_new_tokens=8, min_new_tokens=8)
+ANSWER = GenerationOptions(num_beams=3, max_new_tokens=3, min_new_tokens=1)
+GREEDY = GenerationOptions(num_beams=1, max_new_tokens=4, min_new_tokens=4)
+QUESTIONS = ("who is there", "where is it", "what colour is it")
+
+
+def job(name: str, options: GenerationOptions = ANSWER, key: str | None = None) -> Job:
+    request = GenerationRequest(image=None, image_key=name, prompt=name, options=options)  # type: ignore[arg-type]
+    return Job(request=request, future=None, order_key=key)  # type: ignore[arg-type]
+
+
+def names(batches: list[list[Job]]) -> list[list[str]]:
+    return [[j.request.prompt for j in batch] for batch in batches]
+
+
+def test_jobs_join_in_arrival_order_as_batches_of_equal_options_while_there_is_room():
+    pending = [job("c1", CAPTION, "a"), job("q1", key="a"), job("q2", key="a"), job("c2", CAPTION, "b")]
+    assert names(take_joining(pending, 16, lambda options: True)) == [["c1", "c2"], ["q1", "q2"]]
+    # In arrival order while there is room: the later caption waits for the next step.
+    assert names(take_joining(pending, 3, lambda options: True)) == [["c1"], ["q1", "q2"]]
+    assert names(take_joining(pending, 2, lambda options: True)) == [["c1"], ["q1"]]
+
+
+def test_a_job_that_cannot_join_stops_the_joining_so_it_is_not_passed_over():
+    pending = [job("q1"), job("greedy", GREEDY), job("q2")]
+    assert names(take_joining(pending, 16, lambda options: options.num_beams > 1)) == [["q1"]]
+
+
+def test_answers_go_out_in_each_chats_order_whatever_order_they_finish():
+    caption, question, other = job("c", CAPTION, "a"), job("q", key="a"), job("x", key="b")
+    order = AnswerOrder()
+    order.add([caption, question, other])
+    assert order.finished(question, "q answer") == []  # held behind its caption
+    assert order.finished(other, "x answer") == [(other, "x answer")]
+    assert order.finished(caption, "c answer") == [(caption, "c answer"), (question, "q answer")]
+    assert order.unanswered() == [] and order.held() == []
+
+
+async def test_descriptions_arriving_while_others_decode_join_them_and_answer_as_alone(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    served = engine(tiny)
+    worker = InferenceWorker(served, queue_size=200, max_batch_size=16, batch_wait_ms=2)
+    photos = [make_photo(n) for n in range(6)]
+    descriptions = [
+        [request(photo, "", CAPTION)] + [request(photo, f"Question: {q}? Answer:", ANSWER) for q in QUESTIONS]
+        for photo in photos
+    ]
+    lone_greedy = request(photos[0], "Question: is it big? Answer:", GREEDY)
+    answered: dict[str, list[int]] = {}
+    photos_in_flight: list[int] = []
+    real_join = JointDecoder.join
+
+    def join(decoder: JointDecoder, cohort: Any) -> None:
+        real_join(decoder, cohort)
+        photos_in_flight.append(len({key for c in decoder.cohorts for key in c.payload.keys}))
+
+    async def describe(n: int) -> list[GenerationResult]:
+        await asyncio.sleep(n * 0.01 + random.random() * 0.01)  # while earlier ones decode
+        tickets = await worker.submit_many(descriptions[n], order_key=f"person{n}")
+        for i, ticket in enumerate(tickets):
+            ticket.job.future.add_done_callback(
+                lambda _, i=i: answered.setdefault(f"person{n}", []).append(i)
+            )
+        return [await ticket.result() for ticket in tickets]
+
+    async def greedy() -> GenerationResult:
+        await asyncio.sleep(0.05)
+        return await (await worker.submit(lone_greedy)).result()
+
+    await worker.start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(JointDecoder, "join", join)
+            *results, greedy_answer = await asyncio.gather(*(describe(n) for n in range(6)), greedy())
+    finally:
+        await worker.stop()
+
+    alone = engine(tiny, cache_mb=0)
+    for description, answers in zip(descriptions, results, strict=True):
+        assert [a.token_ids for a in answers] == [alone.generate_batch([r])[0].token_ids for r in description]
+    assert greedy_answer.token_ids == alone.generate_batch([lone_greedy])[0].token_ids
+    assert all(order == [0, 1, 2, 3] for order in answered.values()), "each person's answers in order"
+    assert max(photos_in_flight) >= 2, "a photo joined a decode running for another"
+
+
+async def test_a_failing_decode_answers_its_other_requests_apart(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    worker = InferenceWorker(engine(tiny), queue_size=10, max_batch_size=8, batch_wait_ms=20)
+    good = [request(make_photo(n), "Question: what is it? Answer:", ANSWER) for n in range(3)]
+    broken = GenerationRequest(image=None, image_key="not-a-photo", prompt="x", options=ANSWER)  # type: ignore[arg-type]
+    await worker.start()
+    try:
+        tickets = [await worker.submit(r, order_key="one chat") for r in (good[0], broken, good[1], good[2])]
+        results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
+    finally:
+        await worker.stop()
+
+    assert isinstance(results[1], Exception)
+    alone = engine(tiny, cache_mb=0)
+    assert [r.token_ids for r in (results[0], results[2], results[3])] == [
+        alone.generate_batch([r])[0].token_ids for r in good
+    ]
