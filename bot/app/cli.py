@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 70%% of the capacity measured; 0 skips the phase)",
     )
     bench.add_argument("--load-photos", type=int, help="photos in the load phase (default: twice --users)")
+    bench.add_argument(
+        "--join-running",
+        choices=["auto", "on", "off"],
+        type=str.lower,
+        help="new requests join the running beam search decode (default: inference.join_running; "
+        "auto: on a GPU only)",
+    )
     bench.add_argument("--static-cache", action="store_true", help="GPU experiment: static KV cache")
     bench.add_argument("--compile", action="store_true", help="GPU experiment: compile the vision tower")
     bench.add_argument(
@@ -205,6 +212,11 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             redis_url=args.redis_url,
             language_model=args.language_model,
+            join_running=(
+                settings.inference.join_running
+                if args.join_running is None
+                else {"on": True, "off": False}.get(args.join_running, "auto")
+            ),
         )
     if args.command == "run":
         from bot.app.runner import run_bots

@@ -45,7 +45,7 @@ class InferenceConfig(Section):
     queue_size: int = Field(default=256, ge=1)
     max_batch_size: int = Field(default=16, ge=1)
     batch_wait_ms: float = Field(default=5.0, ge=0)
-    join_running: bool = True
+    join_running: bool | Literal["auto"] = "auto"
     request_timeout_s: float = Field(default=120.0, gt=0)
     embedding_cache_mb: int = Field(default=256, ge=0)
     kv_cache_tokens: int = Field(default=8192, ge=0)

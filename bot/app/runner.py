@@ -30,6 +30,7 @@ from bot.core.errors import short_reason
 from bot.core.images import prepare_image
 from bot.core.preferences import Preferences
 from bot.core.speech import Speaker
+from inference.joining import resolve_join_running
 from inference.model import load_engine
 from inference.model_facts import load_model_facts
 from inference.queue import ModelFacts
@@ -177,7 +178,9 @@ async def in_process_worker(settings: Settings, engine: Engine | None) -> AsyncI
         queue_size=inf.queue_size,
         max_batch_size=inf.max_batch_size,
         batch_wait_ms=inf.batch_wait_ms,
-        join_running=inf.join_running,
+        join_running=resolve_join_running(
+            inf.join_running, getattr(getattr(engine, "device", None), "type", None)
+        ),
     )
     await worker.start()
     try:

@@ -33,6 +33,7 @@ from inference.bench.report import render_table, summarise
 from inference.bench.scaleout import DEFAULT_REDIS_URL, run_scaleout
 from inference.bench.workload import BotWorkload, forced
 from inference.blip2 import Blip2Engine
+from inference.joining import resolve_join_running
 from inference.loading import resolve_placement
 from inference.model import DEFAULT_EMBEDDING_CACHE_MB, DEFAULT_KV_CACHE_TOKENS, load_engine
 from inference.types import ANSWER_OPTIONS, CAPTION_OPTIONS, GenerationOptions
@@ -150,6 +151,7 @@ async def run_bench(
     load_photos: int | None = None,
     engine: Blip2Engine | None = None,
     language_model: LanguageModel = "opt",
+    join_running: bool | str = "auto",
 ) -> int:
     """Build the model, serve the workload both ways, print a table; 0 when done.
 
@@ -204,8 +206,13 @@ async def run_bench(
     if engine.device.type == "cuda":
         # Building (for int8/int4 also saving and reloading) took more; the peak that counts starts now.
         torch.cuda.reset_peak_memory_stats(engine.device)
+    joins = resolve_join_running(join_running, engine.device.type)
     worker = InferenceWorker(
-        engine, queue_size=max(64, users * 10), max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms
+        engine,
+        queue_size=max(64, users * 10),
+        max_batch_size=max_batch_size,
+        batch_wait_ms=batch_wait_ms,
+        join_running=joins,
     )
     await worker.start()
     try:
@@ -234,7 +241,7 @@ async def run_bench(
         )
     finally:
         await worker.stop()
-    results.update(extra, language_model=language_model)
+    results.update(extra, language_model=language_model, scheduling="joint" if joins else "batches")
     if extra and precision in ("int8", "int4"):
         results.update(await asyncio.to_thread(fp16_reference, size, device, extra_options, language_model))
     print(render_bot_table(results) if workload == "bot" else render_table(results))

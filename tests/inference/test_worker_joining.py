@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from inference.jobs import Job
-from inference.joining import AnswerOrder, take_joining
+from inference.joining import AnswerOrder, resolve_join_running, take_joining
 from inference.joint_decode import JointDecoder
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from inference.worker import InferenceWorker
@@ -122,3 +122,33 @@ async def test_a_failing_decode_answers_its_other_requests_apart(
     assert [r.token_ids for r in (results[0], results[2], results[3])] == [
         alone.generate_batch([r])[0].token_ids for r in good
     ]
+
+
+def test_join_running_auto_joins_on_a_gpu_only():
+    assert [resolve_join_running("auto", device) for device in ("cuda", "cpu", None)] == [True, False, False]
+    assert [resolve_join_running(setting, "cpu") for setting in (True, False)] == [True, False]
+
+
+async def test_with_joining_off_the_worker_sends_whole_batches_to_generate_batch(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    served = engine(tiny)
+    batches: list[int] = []
+    real = served.generate_batch
+
+    def counting(requests: list[GenerationRequest]) -> list[GenerationResult]:
+        batches.append(len(requests))
+        return real(requests)
+
+    served.generate_batch = counting  # type: ignore[method-assign]
+    worker = InferenceWorker(served, max_batch_size=8, batch_wait_ms=20, join_running=False)
+    photo = make_photo(7)
+    await worker.start()
+    try:
+        tickets = await worker.submit_many(
+            [request(photo, f"Question: {q}? Answer:", ANSWER) for q in QUESTIONS]
+        )
+        await asyncio.gather(*(t.result() for t in tickets))
+    finally:
+        await worker.stop()
+    assert batches == [3]
