@@ -180,6 +180,8 @@ class InferenceWorker:
                 await self._wait_for_work()
                 await self._gather_burst()
                 self._drop_cancelled()
+                if not self._pending:  # every waiting request was cancelled
+                    continue
                 if self._joins(self._pending[0].request.options):
                     await self._execute_jointly()
                     continue

@@ -364,3 +364,16 @@ async def test_out_of_memory_even_for_one_request_fails_only_that_request():
         assert worker.running  # the worker carries on
     finally:
         await worker.stop()
+
+
+async def test_a_worker_whose_only_waiting_request_is_cancelled_lives_on(worker_and_engine):
+    worker, engine = worker_and_engine
+    engine.delay_s = 0.2
+    running = await worker.submit(request("running"))
+    await asyncio.sleep(0.05)  # it runs; the next one waits behind it
+    waiting = await worker.submit(request("waiting"))
+    waiting.cancel()
+    assert (await running.result()).text == "answer to 'running'"
+    await asyncio.sleep(0.1)  # the worker finds nothing but the cancelled request waiting
+    later = await worker.submit(request("later"))
+    assert (await asyncio.wait_for(later.result(), 5)).text == "answer to 'later'"
