@@ -260,8 +260,7 @@ class InferenceWorker:
         requests = [job.request for job in jobs]
         results = await loop.run_in_executor(self._executor, self.engine.generate_batch, requests)
         for job, result in zip(jobs, results, strict=True):
-            if not job.future.done():
-                job.future.set_result(result)
+            _settle(job, result)
 
     def _joins(self, options: GenerationOptions) -> bool:
         """Whether the engine can decode batches with `options` jointly (`Blip2Engine` with beams)."""

@@ -33,13 +33,12 @@ class AnswerFlow:
     """
 
     def __init__(
-        self, ctx: CoreContext, settings: SettingsFlow, reading: ReadFlow, checking: CheckFlow | None = None
+        self, ctx: CoreContext, settings: SettingsFlow, reading: ReadFlow, checking: CheckFlow
     ) -> None:
-        """`checking` holds no state of its own, so one is made here when none is given."""
         self.ctx = ctx
         self.settings = settings
         self.reading = reading
-        self.checking = checking or CheckFlow(ctx, settings)
+        self.checking = checking
 
     @replies_on_failure
     async def ask(
@@ -70,7 +69,7 @@ class AnswerFlow:
             return await with_voice(self.ctx.speaker, colour, prefs.voice)
         plan = await self.plan(photo, question)
         [reply] = await carry_out(self.ctx, chat, [plan], on_queued)
-        return await with_voice(self.ctx.speaker, reply, (await self.settings.preferences(chat)).voice)
+        return await with_voice(self.ctx.speaker, reply, prefs.voice)
 
     async def plan(self, photo: ChatPhoto, question: str) -> ModelPlan:
         """The one request that answers `question` about `photo`, its prompt carrying the history."""

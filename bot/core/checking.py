@@ -17,7 +17,7 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.codes import describe_codes, scan_codes
-from bot.core.colours import ColourShare, describe_colours, is_mostly_one, main_colours
+from bot.core.colours import describe_colours, is_mostly_one, main_colours
 from bot.core.context import CoreContext
 from bot.core.failures import replies_on_failure
 from bot.core.generating import ms_since
@@ -67,6 +67,11 @@ async def _safely(
         return None
 
 
+async def colours_said(photo: ChatPhoto) -> str | None:
+    """The main colours of `photo` as a sentence, off the loop; None (logged) if the check fails."""
+    return await _safely("colour check", photo, _colour_answer, photo.prepared.model_image)
+
+
 def _codes_sentence(image: Image.Image) -> str | None:
     return describe_codes(scan_codes(image))
 
@@ -106,11 +111,14 @@ class CheckFlow:
     async def colour_of_one_object(self, photo: ChatPhoto) -> Reply | None:
         """The answer to "what colour is it?" like /colour when `photo` is mostly one object, else None.
 
-        The colours are found once, off the loop, and both decide and make the answer.
+        When the centre is mostly one colour, as /colour says "Mostly X", the person can take it
+        for the thing they pointed at; otherwise the centre is several things (a busy table), "it"
+        is ambiguous, and only the model can tell which thing is meant. The colours are found
+        once, off the loop, and both decide and make the answer.
         """
         started = time.perf_counter()
         shares = await asyncio.to_thread(main_colours, photo.prepared.model_image)
-        if not is_one_object(shares):
+        if not is_mostly_one(shares):
             return None
         return await self._record(photo, texts.COLOUR_QUESTION, describe_colours(shares), started)
 
@@ -155,11 +163,3 @@ class CheckFlow:
             CHECKS_MODEL_NAME, round(ms_since(started)),
         )  # fmt: skip
         return Reply(text, ReplyKind.ANSWER, image_id=photo.stored.id)
-
-
-def is_one_object(shares: list[ColourShare]) -> bool:
-    """Whether "what colour is it?" gets the colour check's answer: when the centre is mostly one
-    colour, as /colour says "Mostly X", the person can take it for the thing they pointed at.
-    Otherwise the centre is several things (a busy table), "it" is ambiguous, and only the model
-    can tell which thing is meant."""
-    return is_mostly_one(shares)

@@ -11,13 +11,11 @@ by reference, and the retention purge deletes it with everything else.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field, replace
 
 from bot.core import texts
-from bot.core.checking import checks_said
-from bot.core.colours import describe_colours, main_colours
+from bot.core.checking import checks_said, colours_said
 from bot.core.context import CoreContext
 from bot.core.describing import DescribeFlow
 from bot.core.generating import model_request
@@ -30,8 +28,6 @@ from inference.ocr import OcrResult
 from inference.prompts import caption_prompt
 from inference.queue import QueueTicket, WorkerBusy, WorkerStopped
 from inference.types import GenerationRequest, GenerationResult
-
-log = logging.getLogger(__name__)
 
 #: The platform name of the chats that hold the API's photos.
 API_PLATFORM = "api"
@@ -213,15 +209,5 @@ async def _quick_checks(photo: ChatPhoto, query: PhotoQuery) -> tuple[list[str],
     before = checks_said(photo, codes=query.scan_codes, light=query.light_hint)
     if not query.colours:
         return await before, []
-    said, colours = await asyncio.gather(before, _colours_said(photo))
+    said, colours = await asyncio.gather(before, colours_said(photo))
     return said, [colours] if colours else []
-
-
-async def _colours_said(photo: ChatPhoto) -> str | None:
-    try:
-        return describe_colours(await asyncio.to_thread(main_colours, photo.prepared.model_image))
-    except Exception as error:
-        log.warning(
-            "colour check failed on image %d (%s)", photo.stored.id, type(error).__name__, exc_info=True
-        )
-        return None

@@ -64,10 +64,10 @@ class ChatService:
         )
         self.settings = SettingsFlow(self.ctx)
         self.reading = ReadFlow(self.ctx, self.settings)
-        self.answering = AnswerFlow(self.ctx, self.settings, self.reading)
+        self.checking = CheckFlow(self.ctx, self.settings)
+        self.answering = AnswerFlow(self.ctx, self.settings, self.reading, self.checking)
         self.describing = DescribeFlow(self.ctx, self.settings, self.reading, self.answering)
         self.privacy_flow = PrivacyFlow(self.ctx)
-        self.checking = CheckFlow(self.ctx, self.settings)
         #: One-shot predictions for the HTTP API (the hosted BLIP-2's inputs, one string out).
         self.predicting = PredictionFlow(self.ctx, self.describing, self.reading)
         #: Sends the replies a dead front end owed (networked queue only).
