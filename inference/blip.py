@@ -94,7 +94,7 @@ class BlipCaptionEngine:
                 output = self.model.generate(
                     **inputs, **options.generate_kwargs(), output_scores=True, return_dict_in_generate=True
                 )
-            generated = read_generation(self.model.text_decoder, output, self._eos_token_ids)
+            generated = read_generation(output, self._eos_token_ids)
             texts = self._tokenizer.batch_decode([g.token_ids for g in generated], skip_special_tokens=True)
             elapsed_ms = (time.perf_counter() - started) * 1000
             for i, g, text in zip(wanted, generated, texts, strict=True):

@@ -213,7 +213,7 @@ class Blip2Engine:
 
     def results(self, plan: GenerationPlan, output: Any) -> list[GenerationResult]:
         """Each request's answer from `generate`'s output; its prefix kept for follow-ups."""
-        generated = read_generation(self._language_model, output, self._eos_token_ids)
+        generated = read_generation(output, self._eos_token_ids)
         if self.prefixes.enabled:
             self._remember_prefixes(plan.keys, plan.options, plan.layout, output, generated)
         texts = self._tokenizer.batch_decode([g.token_ids for g in generated], skip_special_tokens=True)

@@ -41,19 +41,15 @@ def pixel_dtype(model: Any) -> torch.dtype:
     return model.vision_model.embeddings.patch_embedding.weight.dtype
 
 
-def read_generation(language_model: Any, output: Any, eos_token_ids: Iterable[int]) -> list[Generated]:
+def read_generation(output: Any, eos_token_ids: Iterable[int]) -> list[Generated]:
     """Split `generate`'s output into each request's new tokens and their mean log-probability.
 
     Works for prompt-echoing decoders (OPT, BLIP) and encoder-decoders (T5) alike: the new tokens
-    are the last columns of `sequences`, as many as `compute_transition_scores` has steps. Tokens
-    from the first end-of-sequence on are padding; the end-of-sequence itself is not counted.
+    are the last columns of `sequences`, as many as `transition_log_probs` has steps. Tokens from
+    the first end-of-sequence on are padding; the end-of-sequence itself is not counted.
     """
     beam_indices = getattr(output, "beam_indices", None)
-    # The stored scores are processed logits (greedy, sampling) or processed log-probs (beams):
-    # renormalising gives log-probabilities in both cases.
-    scores = language_model.compute_transition_scores(
-        output.sequences, output.scores, beam_indices, normalize_logits=True
-    )
+    scores = transition_log_probs(output.sequences, output.scores, beam_indices)
     steps = scores.shape[1]
     tokens = output.sequences[:, output.sequences.shape[1] - steps :]
     eos = torch.tensor(sorted(eos_token_ids), dtype=tokens.dtype, device=tokens.device)
@@ -67,6 +63,36 @@ def read_generation(language_model: Any, output: Any, eos_token_ids: Iterable[in
         mean = float(row_scores[row_kept].float().mean()) if count else None
         results.append(Generated(row_tokens[row_kept].tolist(), mean))
     return results
+
+
+def transition_log_probs(
+    sequences: torch.Tensor, scores: Sequence[torch.Tensor], beam_indices: torch.Tensor | None
+) -> torch.Tensor:
+    """Each returned sequence's log-probability of each new token, 0 where its beam had ended.
+
+    The values of `transformers`' `compute_transition_scores(..., normalize_logits=True)`, which
+    normalises every beam's scores over the whole vocabulary at every step and then picks the
+    returned beams' rows. Picking first and normalising only those rows gives the same numbers
+    (a row's normalisation depends on that row alone) for a fifth of the work with 5 beams; the
+    other way, it took a tenth of a busy CPU decode's time. The stored scores are processed
+    logits (greedy, sampling) or processed log-probs (beams): renormalising gives log-probabilities
+    in both cases.
+    """
+    if beam_indices is None:  # one sequence per row: step t's row i is the sequence's own
+        rows = torch.arange(sequences.shape[0], device=scores[0].device)
+        beam_indices = rows[:, None].expand(-1, len(scores))
+    ended = beam_indices < 0
+    steps = int((~ended).sum(dim=-1).max())
+    ended = ended[:, :steps]
+    picked = beam_indices[:, :steps].clamp(min=0).to(scores[0].device)
+    tokens = sequences[:, sequences.shape[1] - steps :].to(scores[0].device)
+    columns = []
+    for step in range(steps):
+        rows = scores[step].index_select(0, picked[:, step])
+        chosen = rows.gather(1, tokens[:, step : step + 1])[:, 0]
+        columns.append(chosen - torch.logsumexp(rows, dim=-1))
+    log_probs = torch.stack(columns, dim=1) if columns else scores[0].new_zeros((sequences.shape[0], 0))
+    return log_probs.masked_fill(ended.to(log_probs.device), 0.0)
 
 
 def eos_ids(generation_config: Any) -> set[int]:

@@ -251,7 +251,7 @@ def test_the_engine_matches_blip2s_own_generate(
             output = model.generate(
                 **inputs, **options.generate_kwargs(), output_scores=True, return_dict_in_generate=True
             )
-        reference.append(read_generation(model.language_model, output, eos)[0].token_ids)
+        reference.append(read_generation(output, eos)[0].token_ids)
     recording = TokenRecorder(model.language_model)
     served = engine(tiny)
 

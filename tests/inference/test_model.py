@@ -62,9 +62,7 @@ def recorder(tiny_engine: Blip2Engine, monkeypatch: pytest.MonkeyPatch) -> Recor
 
 
 def new_token_ids(engine: Blip2Engine, output: Any) -> list[list[int]]:
-    generated = read_generation(
-        engine.model.language_model, output, {engine.model.config.text_config.eos_token_id}
-    )
+    generated = read_generation(output, {engine.model.config.text_config.eos_token_id})
     return [g.token_ids for g in generated]
 
 

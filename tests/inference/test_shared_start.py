@@ -100,7 +100,7 @@ def blip2_generate(tiny: tuple[Any, Any], single: GenerationRequest) -> tuple[in
             **inputs, **single.options.generate_kwargs(), output_scores=True, return_dict_in_generate=True
         )
     eos = {model.config.text_config.eos_token_id}
-    return tuple(read_generation(model.language_model, output, eos)[0].token_ids)
+    return tuple(read_generation(output, eos)[0].token_ids)
 
 
 def test_a_start_is_the_run_every_row_of_a_photo_shares_leaving_each_a_token() -> None:
