@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
+from transformers import DynamicCache
 
+from inference.joint_decode import reorder_in_place
 from inference.joint_serving import decode_jointly
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from tests.inference.tiny_engines import Photo, engine, request
@@ -84,3 +87,19 @@ def test_the_prefixes_kept_from_a_joint_decode_serve_follow_ups_the_same(
     assert [r.token_ids for r in served.generate_batch(follow_up)] == [
         r.token_ids for r in engine(tiny, cache_mb=0).generate_batch(follow_up)
     ]
+
+
+def test_reordering_in_place_matches_reorder_cache() -> None:
+    """Only moved rows are copied, yet every row ends as `DynamicCache.reorder_cache` leaves it."""
+    generator = torch.Generator().manual_seed(5)
+    layers = [(torch.randn(6, 2, 4, 3, generator=generator), torch.randn(6, 2, 4, 3, generator=generator))]
+    index = torch.tensor([0, 0, 1, 3, 5, 2])  # kept, copied from a moved row, swapped, kept
+    theirs = DynamicCache(ddp_cache_data=[(k.clone(), v.clone()) for k, v in layers])
+    ours = DynamicCache(ddp_cache_data=[(k.clone(), v.clone()) for k, v in layers])
+
+    theirs.reorder_cache(index)
+    reorder_in_place(ours, index)
+
+    for mine, reference in zip(ours.layers, theirs.layers, strict=True):
+        assert torch.equal(mine.keys, reference.keys)
+        assert torch.equal(mine.values, reference.values)
