@@ -42,6 +42,8 @@ class Cohort:
     scores: tuple[torch.Tensor, ...] = ()
     finished: bool = False
     state: dict[str, Any] = field(default_factory=dict)
+    #: The last prompt position's embeddings, per row, until the shared step reads them (`join`).
+    first_embeds: torch.Tensor | None = None
 
     @property
     def rows(self) -> int:
@@ -84,9 +86,9 @@ def prepare(language_model: Any, payload: Any = None, **generate_kwargs: Any) ->
     return Cohort(model=language_model, payload=payload, **captured)
 
 
-def start(cohort: Cohort) -> None:
-    """The cohort's first step on its own: read the rest of its prompt, choose the first tokens."""
-    model, kwargs = cohort.model, cohort.model_kwargs
+def begin(cohort: Cohort) -> None:
+    """The cohort's beam search state before its first token, as `_beam_search` sets it up."""
+    model = cohort.model
     config = cohort.config
     num_beams = config.num_beams
     batch_size = cohort.rows // num_beams
@@ -126,13 +128,40 @@ def start(cohort: Cohort) -> None:
         "running_indices": running_indices,
         "beam_indices": running_indices.clone(),
     }
-    outputs = model._prefill(cohort.input_ids, config, kwargs)
+
+
+def start(cohort: Cohort) -> None:
+    """The cohort's first step on its own: read the rest of its prompt, choose the first tokens."""
+    begin(cohort)
+    model, kwargs = cohort.model, cohort.model_kwargs
+    outputs = model._prefill(cohort.input_ids, cohort.config, kwargs)
     kwargs = cohort.model_kwargs = model._update_model_kwargs_for_generation(outputs, kwargs)
     if kwargs.get("attention_mask") is None:  # `generate` leaves out a mask of only ones
         length = kwargs["cache"].get_seq_length() + 1
-        kwargs["attention_mask"] = torch.ones((cohort.rows, length), dtype=torch.long, device=device)
+        kwargs["attention_mask"] = _ones(cohort.rows, length, cohort.input_ids.device)
     beam_idx = advance(cohort, outputs.logits[:, -1, :])
     reorder_in_place(kwargs["cache"], beam_idx)
+
+
+def start_in_step(cohort: Cohort) -> bool:
+    """Make the cohort's first step part of the next shared one, when its cache allows; else False.
+
+    The engine reads every prompt token but the last into the cache (`read_prompts_once`); what is
+    left is one position per row, which the next shared step can read with everyone's tokens
+    instead of a forward pass of its own. Its input is the prompt's own embedding there, as
+    `generate`'s prefill would read it (an image query's embedding is not a token's).
+    """
+    kwargs = cohort.model_kwargs
+    cache, embeds = kwargs.get("cache"), kwargs.get("inputs_embeds")
+    width = int(cohort.input_ids.shape[1])
+    if cache is None or embeds is None or embeds.shape[1] != width or cache.get_seq_length() != width - 1:
+        return False
+    begin(cohort)
+    if kwargs.get("attention_mask") is None:  # `generate` leaves out a mask of only ones
+        kwargs["attention_mask"] = _ones(cohort.rows, width, cohort.input_ids.device)
+    cohort.first_embeds = embeds[:, -1:, :]
+    del kwargs["inputs_embeds"]
+    return True
 
 
 def next_tokens(cohort: Cohort) -> torch.Tensor:
@@ -256,8 +285,13 @@ class JointDecoder:
         return sum(cohort.rows for cohort in self.cohorts)
 
     def join(self, cohort: Cohort) -> None:
-        """Start `cohort` (its prompt read on its own) and add its rows to the shared cache."""
-        start(cohort)
+        """Add `cohort`'s rows to the shared cache; its first token comes with the next step.
+
+        A cohort whose cache does not hold all its prompt but the last token reads the rest on
+        its own first (`start`).
+        """
+        if not start_in_step(cohort):
+            start(cohort)
         own: DynamicCache = cohort.model_kwargs.pop("cache")
         if cohort.finished:  # done at its first token (one-token answers)
             self.finish(cohort, output(cohort, own))
@@ -280,7 +314,11 @@ class JointDecoder:
         mask = torch.cat([_left_pad(cohort.mask, width) for cohort in self.cohorts])
         positions = (mask.sum(dim=-1, keepdim=True) - 1).long()
         outputs = self.model(
-            input_ids=tokens, attention_mask=mask, position_ids=positions, cache=self.cache, use_cache=True
+            **self._inputs(tokens),
+            attention_mask=mask,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
         )
         logits = outputs.logits[:, -1, :]
         order, offset = [], 0
@@ -292,6 +330,19 @@ class JointDecoder:
             offset += rows
         reorder_in_place(self.cache, torch.cat(order))
         self._release([cohort for cohort in self.cohorts if cohort.finished])
+
+    def _inputs(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's input: the tokens, or their embeddings with starting cohorts' prompt ends in."""
+        if all(cohort.first_embeds is None for cohort in self.cohorts):
+            return {"input_ids": tokens}
+        parts = []
+        for cohort, rows in zip(self.cohorts, tokens.split([c.rows for c in self.cohorts]), strict=True):
+            if cohort.first_embeds is None:
+                parts.append(self.model.get_input_embeddings()(rows))
+            else:
+                parts.append(cohort.first_embeds)
+                cohort.first_embeds = None
+        return {"inputs_embeds": torch.cat(parts)}
 
     def _release(self, done: list[Cohort]) -> None:
         """Hand each finished cohort its rows of the cache, then drop them (and unneeded padding)."""
@@ -358,6 +409,10 @@ def _cache(layers: list[tuple[torch.Tensor, torch.Tensor]], config: Any) -> Dyna
     for layer, (keys, values) in zip(cache.layers, layers, strict=True):
         layer.keys, layer.values = keys, values
     return cache
+
+
+def _ones(rows: int, columns: int, device: torch.device) -> torch.Tensor:
+    return torch.ones((rows, columns), dtype=torch.long, device=device)
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
