@@ -8,10 +8,13 @@ dedicated thread, so exactly one generation is on the device at a time and the e
 blocks (vLLM's async engine habit):
 
 - Beam search on an engine that `joins` it (BLIP-2 with OPT): one joint decode
-  (`inference.joint_serving`) that requests arriving meanwhile join at its next step, up to
-  `max_batch_size` requests in flight, each batch answered the step it finishes (vLLM's and
-  `transformers`' continuous batching, for beam search). A photo that arrives while others are
-  being described starts at once instead of waiting for their whole batch.
+  (`inference.joint_serving`), one forward pass per step for every batch in it, each batch
+  answered the step it finishes. With `join_running`, requests arriving meanwhile join at its
+  next step, up to `max_batch_size` requests in flight (vLLM's and `transformers`' continuous
+  batching, for beam search): a photo that arrives while others are being described starts at
+  once instead of waiting for their whole batch. Without it, each decode is a whole turn: the
+  batches waiting when it starts (up to `max_batch_size` requests of each kind), so a
+  description's caption and questions still share their steps, and nothing joins until it ends.
 - Anything else (greedy, sampling, Flan-T5, BLIP): batches of equal options, up to
   `max_batch_size`, one `generate_batch` each (`collate`).
 
@@ -182,7 +185,7 @@ class InferenceWorker:
                 self._drop_cancelled()
                 if not self._pending:  # every waiting request was cancelled
                     continue
-                if self._joins(self._pending[0].request.options):
+                if self._decodes_together(self._pending[0].request.options):
                     await self._execute_jointly()
                     continue
                 batch = collate(self._pending, self.max_batch_size)
@@ -262,16 +265,23 @@ class InferenceWorker:
         for job, result in zip(jobs, results, strict=True):
             _settle(job, result)
 
-    def _joins(self, options: GenerationOptions) -> bool:
+    def _decodes_together(self, options: GenerationOptions) -> bool:
         """Whether the engine can decode batches with `options` jointly (`Blip2Engine` with beams)."""
         joins = getattr(self.engine, "joins", None)
-        return bool(self.join_running and joins is not None and joins(options))
+        return bool(joins is not None and joins(options))
 
     def _take_joining(self) -> list[list[Job]]:
-        """Waiting jobs that join the decode now (on the loop thread); they count as running."""
+        """Waiting jobs that join the decode now (on the loop thread); they count as running.
+
+        Joining running decodes, the room is `max_batch_size` requests in flight; for a whole turn,
+        `max_batch_size` requests of each kind.
+        """
         self._drop_cancelled()
-        room = self.max_batch_size - sum(not job.future.done() for job in self._running)
-        batches = take_joining(self._pending, room, self._joins)
+        if self.join_running:
+            room = self.max_batch_size - sum(not job.future.done() for job in self._running)
+        else:
+            room = self.max_batch_size
+        batches = take_joining(self._pending, room, self._decodes_together, per_options=not self.join_running)
         started = time.perf_counter()
         for batch in batches:
             self.batch_sizes[len(batch)] += 1
@@ -283,7 +293,7 @@ class InferenceWorker:
         return batches
 
     async def _execute_jointly(self) -> None:
-        """One joint decode (`joint_serving`): waiting jobs join it at every step while it runs.
+        """One joint decode (`joint_serving`): with `join_running`, waiting jobs join it at every step.
 
         Answers go out as each batch finishes, in each chat's order. If the decode fails, the jobs
         it had not answered are answered batch by batch (halving finds a request that fails).
@@ -305,7 +315,7 @@ class InferenceWorker:
 
         def more() -> list[list[GenerationRequest]]:  # on the decode's thread, between steps
             nonlocal abandoned
-            if not self._pending or self._closing:
+            if not self.join_running or not self._pending or self._closing:
                 return []
             future = asyncio.run_coroutine_threadsafe(_call(taken), loop)
             try:  # bounded: a loop stopping the worker may be waiting for this thread

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from inference import worker as worker_module
 from inference.jobs import Job
 from inference.joining import AnswerOrder, resolve_join_running, take_joining
 from inference.joint_decode import JointDecoder
@@ -129,26 +130,57 @@ def test_join_running_auto_joins_on_a_gpu_only():
     assert [resolve_join_running(setting, "cpu") for setting in (True, False)] == [True, False]
 
 
-async def test_with_joining_off_the_worker_sends_whole_batches_to_generate_batch(
-    tiny: tuple[Any, Any], make_photo: Photo
-) -> None:
+async def test_with_joining_off_each_decode_is_a_whole_turn(tiny: tuple[Any, Any], make_photo: Photo) -> None:
+    """A description's caption and questions share one decode; a photo sent meanwhile waits for the next."""
     served = engine(tiny)
-    batches: list[int] = []
-    real = served.generate_batch
+    turns: list[list[int]] = []
+    real_decode = worker_module.decode_jointly
 
-    def counting(requests: list[GenerationRequest]) -> list[GenerationResult]:
-        batches.append(len(requests))
-        return real(requests)
+    def decode(engine: Any, batches: Any, *, more: Any, done: Any) -> None:
+        turns.append(sorted(len(batch) for batch in batches))
+        if len(turns) == 1:  # another photo arrives while the first turn decodes
+            submitted = asyncio.run_coroutine_threadsafe(worker.submit(later, order_key="second"), loop)
+            late.append(submitted.result())
 
-    served.generate_batch = counting  # type: ignore[method-assign]
-    worker = InferenceWorker(served, max_batch_size=8, batch_wait_ms=20, join_running=False)
-    photo = make_photo(7)
+        def nothing_joins() -> Any:
+            assert more() == [], "nothing joins a decode when joining is off"
+            return []
+
+        real_decode(engine, batches, more=nothing_joins, done=done)
+
+    worker = InferenceWorker(served, max_batch_size=2, batch_wait_ms=20, join_running=False)
+    first, second = make_photo(7), make_photo(8)
+    description = [request(first, "", CAPTION)] + [
+        request(first, f"Question: {q}? Answer:", ANSWER) for q in QUESTIONS
+    ]
+    later = request(second, "", CAPTION)
+    late: list[Any] = []
+    loop = asyncio.get_running_loop()
     await worker.start()
     try:
-        tickets = await worker.submit_many(
-            [request(photo, f"Question: {q}? Answer:", ANSWER) for q in QUESTIONS]
-        )
-        await asyncio.gather(*(t.result() for t in tickets))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(worker_module, "decode_jointly", decode)
+            tickets = await worker.submit_many(description, order_key="first")
+            answers = [await ticket.result() for ticket in tickets]
+            answers.append(await late[0].result())
     finally:
         await worker.stop()
-    assert batches == [3]
+
+    # max_batch_size 2 is each kind's limit: the caption and 2 questions, then the third question
+    # (the other photo's caption arrived during the first turn; it goes with the third question).
+    assert turns == [[1, 2], [1, 1]]
+    alone = engine(tiny, cache_mb=0)
+    assert [a.token_ids for a in answers] == [
+        alone.generate_batch([r])[0].token_ids for r in [*description, later]
+    ]
+
+
+def test_a_whole_turn_takes_up_to_the_limit_of_each_kind():
+    caption = GenerationOptions(num_beams=3, max_new_tokens=8)
+    pending = [job("c1", caption, "a"), job("q1", key="a"), job("q2", key="a"), job("c2", caption, "b")]
+    pending += [job("q3", key="b")]
+    assert names(take_joining(pending, 2, lambda options: True, per_options=True)) == [
+        ["c1", "c2"],
+        ["q1", "q2"],
+    ]
+    assert names(take_joining(pending, 1, lambda options: True, per_options=True)) == [["c1"], ["q1"]]
