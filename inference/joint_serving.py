@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import torch
 
-from inference.joint_decode import JointDecoder, prepare
+from inference.beam_cohort import prepare
+from inference.joint_decode import JointDecoder
 from inference.kv_prefix import BatchLayout
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 

@@ -23,6 +23,7 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from inference.blip2 import Blip2Engine
+from inference.joining import resolve_join_running
 from inference.prompts import caption_prompt, question_prompt
 from inference.stream_worker import StreamWorker
 from inference.streams import StreamNames
@@ -93,7 +94,12 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.to_thread(warm_up, engine, options)
     store = await Store.open(args.store_url)
     redis = Redis.from_url(args.redis_url)
-    local = InferenceWorker(engine, max_batch_size=args.max_batch_size, batch_wait_ms=args.batch_wait_ms)
+    local = InferenceWorker(
+        engine,
+        max_batch_size=args.max_batch_size,
+        batch_wait_ms=args.batch_wait_ms,
+        join_running=resolve_join_running("auto", engine.device.type),  # as `blipbot worker` decides
+    )
     await local.start()
     try:
         worker = StreamWorker(

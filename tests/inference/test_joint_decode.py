@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from inference.joint_decode import reorder_in_place
+from inference.beam_cohort import reorder_in_place
 from inference.joint_serving import decode_jointly
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from tests.inference.tiny_engines import Photo, engine, request
