@@ -86,7 +86,7 @@ def render_bot_table(r: dict[str, Any]) -> str:
     lines = [
         f"blipbot bench --workload bot: size={r['size']} ({r['params_m']}M params) device={r['device']} "
         f"precision={r['precision']} users={r['users']} followups={r['followups']} "
-        f"scheduling={r.get('scheduling', 'batches')}",
+        f"scheduling={r.get('scheduling', 'turns')}",
         f"a photo is {r['requests_per_photo']} requests: a caption ({r['caption_beams']} beams, "
         f"{r['caption_new_tokens']} tokens) and detail questions ({r['answer_beams']} beams, "
         f"{r['answer_new_tokens']} tokens)",

@@ -241,7 +241,7 @@ async def run_bench(
         )
     finally:
         await worker.stop()
-    results.update(extra, language_model=language_model, scheduling="joint" if joins else "batches")
+    results.update(extra, language_model=language_model, scheduling="joint" if joins else "turns")
     if extra and precision in ("int8", "int4"):
         results.update(await asyncio.to_thread(fp16_reference, size, device, extra_options, language_model))
     print(render_bot_table(results) if workload == "bot" else render_table(results))
