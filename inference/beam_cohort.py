@@ -258,9 +258,10 @@ def reorder_in_place(cache: DynamicCache, index: torch.Tensor) -> None:
 
     `reorder_cache` copies the whole cache every step (index_select); most rows usually keep their
     beam, so writing just the moved ones in place saves most of that copy, which on a CPU took a
-    sixth of a busy joint decode. In place is safe here: every step's forward pass has just made
-    the cache's tensors anew (`DynamicLayer.update` concatenates), and a finished cohort's rows
-    are handed out only as views of tensors the decoder then replaces (`_release`).
+    sixth of a busy joint decode. Call it only right after a forward pass: in place is safe because
+    that pass has just made the cache's tensors anew (`DynamicLayer.update` concatenates), and a
+    finished cohort's rows are handed out only as views of tensors the decoder then replaces
+    (`_release`).
     """
     rows = torch.arange(index.shape[0], device=index.device)
     moved = (index != rows).nonzero()[:, 0]

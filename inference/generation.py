@@ -88,7 +88,7 @@ def transition_log_probs(
     tokens = sequences[:, sequences.shape[1] - steps :].to(scores[0].device)
     columns = []
     for step in range(steps):
-        rows = scores[step].index_select(0, picked[:, step])
+        rows = scores[step].index_select(0, picked[:, step]).float()  # half precision loses the sum
         chosen = rows.gather(1, tokens[:, step : step + 1])[:, 0]
         columns.append(chosen - torch.logsumexp(rows, dim=-1))
     log_probs = torch.stack(columns, dim=1) if columns else scores[0].new_zeros((sequences.shape[0], 0))

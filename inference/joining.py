@@ -104,7 +104,3 @@ class AnswerOrder:
         ]
         self._lines.clear()
         return held
-
-    def unanswered(self) -> list[Any]:
-        """Jobs added and not yet answered (the decode failed before they were)."""
-        return [job for line in self._lines.values() for job in line if id(job) not in self._outcomes]

@@ -282,6 +282,8 @@ class InferenceWorker:
         else:
             room = self.max_batch_size
         batches = take_joining(self._pending, room, self._decodes_together, per_options=not self.join_running)
+        chosen = {id(job) for batch in batches for job in batch}
+        self._order.add([job for job in self._pending if id(job) in chosen])  # in the order sent
         started = time.perf_counter()
         for batch in batches:
             self.batch_sizes[len(batch)] += 1
@@ -289,7 +291,6 @@ class InferenceWorker:
                 self._pending.remove(job)
                 job.started_at = started
             self._running.extend(batch)
-            self._order.add(batch)
         return batches
 
     async def _execute_jointly(self) -> None:
@@ -334,7 +335,9 @@ class InferenceWorker:
                 self._executor, functools.partial(decode_jointly, self.engine, first, more=more, done=done)
             )
         except Exception as error:
-            left = self._order.unanswered()
+            held = self._order.held()  # finished, but behind an earlier job of their chat
+            waiting = {id(job) for job, _ in held}
+            left = [job for job in jobs.values() if not job.future.done() and id(job) not in waiting]
             log.warning(
                 "joint decode failed (%s); answering %d requests apart", type(error).__name__, len(left)
             )
@@ -342,7 +345,7 @@ class InferenceWorker:
                 batch = collate(left, self.max_batch_size)
                 left = [job for job in left if job not in batch]
                 await self._answer_halving(batch)
-            for job, outcome in self._order.held():
+            for job, outcome in held:
                 _settle(job, outcome)
         finally:
             await asyncio.sleep(0)  # let the answers posted from the decode's thread go out first

@@ -8,7 +8,8 @@ import pytest
 import torch
 from transformers import DynamicCache
 
-from inference.beam_cohort import reorder_in_place
+from inference.beam_cohort import prepare, reorder_in_place
+from inference.joint_decode import JointDecoder
 from inference.joint_serving import decode_jointly
 from inference.types import GenerationOptions, GenerationRequest, GenerationResult
 from tests.inference.tiny_engines import Photo, engine, request
@@ -103,3 +104,29 @@ def test_reordering_in_place_matches_reorder_cache() -> None:
     for mine, reference in zip(ours.layers, theirs.layers, strict=True):
         assert torch.equal(mine.keys, reference.keys)
         assert torch.equal(mine.values, reference.values)
+
+
+def test_a_cohort_without_its_prompt_read_starts_on_its_own_and_decodes_as_generate(
+    tiny: tuple[Any, Any],
+) -> None:
+    """Plain ids, no cache: the cohort reads its whole prompt itself (`start`), as `generate` would."""
+    language_model = tiny[0].language_model
+    ids = torch.tensor([[2, 40, 41, 42], [1, 2, 50, 51]])
+    kwargs = {
+        "input_ids": ids,
+        "attention_mask": torch.tensor([[1, 1, 1, 1], [0, 1, 1, 1]]),
+        "num_beams": 3,
+        "max_new_tokens": 5,
+        "min_new_tokens": 5,
+        "return_dict_in_generate": True,
+        "output_scores": True,
+        "pad_token_id": 1,
+    }
+    finished: list[Any] = []
+    with torch.inference_mode():
+        expected = language_model.generate(**kwargs).sequences
+        decoder = JointDecoder(language_model, lambda cohort, out: finished.append(out))
+        decoder.join(prepare(language_model, **kwargs))
+        while not decoder.idle:
+            decoder.step()
+    assert torch.equal(finished[0].sequences, expected)

@@ -54,7 +54,7 @@ def test_answers_go_out_in_each_chats_order_whatever_order_they_finish():
     assert order.finished(question, "q answer") == []  # held behind its caption
     assert order.finished(other, "x answer") == [(other, "x answer")]
     assert order.finished(caption, "c answer") == [(caption, "c answer"), (question, "q answer")]
-    assert order.unanswered() == [] and order.held() == []
+    assert order.held() == []
 
 
 async def test_descriptions_arriving_while_others_decode_join_them_and_answer_as_alone(
@@ -105,16 +105,22 @@ async def test_descriptions_arriving_while_others_decode_join_them_and_answer_as
     assert max(photos_in_flight) >= 2, "a photo joined a decode running for another"
 
 
+@pytest.mark.parametrize("join_running", [True, False])
 async def test_a_failing_decode_answers_its_other_requests_apart(
-    tiny: tuple[Any, Any], make_photo: Photo
+    tiny: tuple[Any, Any], make_photo: Photo, join_running: bool
 ) -> None:
-    worker = InferenceWorker(engine(tiny), queue_size=10, max_batch_size=8, batch_wait_ms=20)
+    worker = InferenceWorker(
+        engine(tiny), queue_size=10, max_batch_size=8, batch_wait_ms=20, join_running=join_running
+    )
     good = [request(make_photo(n), "Question: what is it? Answer:", ANSWER) for n in range(3)]
     broken = GenerationRequest(image=None, image_key="not-a-photo", prompt="x", options=ANSWER)  # type: ignore[arg-type]
     await worker.start()
     try:
-        tickets = [await worker.submit(r, order_key="one chat") for r in (good[0], broken, good[1], good[2])]
-        results = await asyncio.gather(*(t.result() for t in tickets), return_exceptions=True)
+        tickets = [await worker.submit(r, order_key="one chat") for r in (good[0], broken, good[1])]
+        tickets.append(await worker.submit(good[2]))  # a caller with no chat (no order key)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(t.result() for t in tickets), return_exceptions=True), timeout=60
+        )
     finally:
         await worker.stop()
 
@@ -184,3 +190,26 @@ def test_a_whole_turn_takes_up_to_the_limit_of_each_kind():
         ["q1", "q2"],
     ]
     assert names(take_joining(pending, 1, lambda options: True, per_options=True)) == [["c1"], ["q1"]]
+
+
+async def test_a_turn_answers_each_chat_in_the_order_it_sent_whatever_the_kinds(
+    tiny: tuple[Any, Any], make_photo: Photo
+) -> None:
+    """A follow-up, then a new photo's caption and question: answered in that order, in one turn."""
+    worker = InferenceWorker(engine(tiny), max_batch_size=8, batch_wait_ms=20, join_running=False)
+    first, second = make_photo(1), make_photo(2)
+    sent = [
+        request(first, "Question: what is it? Answer:", ANSWER),
+        request(second, "", CAPTION),
+        request(second, "Question: who is there? Answer:", ANSWER),
+    ]
+    answered: list[int] = []
+    await worker.start()
+    try:
+        tickets = await worker.submit_many(sent, order_key="one chat")
+        for n, ticket in enumerate(tickets):
+            ticket.job.future.add_done_callback(lambda _, n=n: answered.append(n))
+        await asyncio.gather(*(t.result() for t in tickets))
+    finally:
+        await worker.stop()
+    assert answered == [0, 1, 2]
