@@ -385,5 +385,4 @@ def _settle(job: Job, outcome: GenerationResult | BaseException) -> None:
 
 def _fail(jobs: list[Job], error: Exception) -> None:
     for job in jobs:
-        if not job.future.done():
-            job.future.set_exception(error)
+        _settle(job, error)
